@@ -1,0 +1,75 @@
+import type { ModelConfig, Tensor } from '../core/index.js';
+
+/** Everything a backend needs to create one instance of one model version. Frozen by the server. */
+export interface InstanceSpec {
+  readonly model: string;
+  readonly version: string;
+  /** `<repo>/<model>` */
+  readonly modelDir: string;
+  /** `<repo>/<model>/<version>` */
+  readonly versionDir: string;
+  /** The model file (for onnx: `<versionDir>/<default_model_filename>`). */
+  readonly modelPath: string;
+  readonly config: Readonly<ModelConfig>;
+  /** e.g. `mlp_0_1` (group name, index within the group). */
+  readonly instanceName: string;
+  readonly kind: 'KIND_CPU' | 'KIND_GPU';
+  /** GPU device id for KIND_GPU. */
+  readonly gpu?: number;
+  /** Threads this instance may use for compute (the server splits cores among instances). */
+  readonly threads: number;
+}
+
+/** Time spent in each phase of one execute call, in microseconds (Triton's compute_input/infer/output). */
+export interface ExecuteTiming {
+  readonly inputUs: number;
+  readonly inferUs: number;
+  readonly outputUs: number;
+}
+
+export interface ExecuteResult {
+  /** In the order of `outputNames`. */
+  readonly outputs: Tensor[];
+  readonly timing: ExecuteTiming;
+}
+
+/**
+ * One loaded copy of a model that runs one batch at a time.
+ *
+ * Ownership contract:
+ * - `execute` is called by one caller at a time (the scheduler's instance pool); a second call before the first
+ *   settles is a bug and rejects.
+ * - `execute` does not keep, mutate or detach the caller's input buffers after it returns its promise: the caller may
+ *   reuse them as soon as the promise settles (it copies or shares what it sends to a worker).
+ * - The output tensors are fresh and belong to the caller.
+ * - Input tensors are whole batches: when `max_batch_size > 0` dim 0 is the batch dimension, already concatenated.
+ * - Rejects with an InferenceError (INTERNAL for backend failures, INVALID_ARGUMENT for inputs the runtime refuses).
+ *   A rejection leaves the instance usable unless `unload` follows.
+ */
+export interface ModelInstance {
+  readonly name: string;
+  execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult>;
+  /** Frees the session and ends its worker. Pending calls reject with UNAVAILABLE. */
+  unload(): Promise<void>;
+}
+
+/** What a backend can say about a model file before loading it (used to auto-complete configs). */
+export interface ModelSignature {
+  readonly inputs: readonly SignatureTensor[];
+  readonly outputs: readonly SignatureTensor[];
+}
+
+export interface SignatureTensor {
+  readonly name: string;
+  /** v2 datatype name, e.g. FP32. */
+  readonly datatype: string;
+  /** -1 for a dynamic dimension. */
+  readonly shape: readonly number[];
+}
+
+export interface Backend {
+  /** `onnxruntime`, `js` */
+  readonly name: string;
+  /** Loads one instance; rejects with a message that says why (file, runtime error, missing execution provider). */
+  createInstance(spec: InstanceSpec): Promise<ModelInstance>;
+}

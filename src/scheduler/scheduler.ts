@@ -1,0 +1,20 @@
+import type { InferenceRequest, InferenceResponse } from '../core/index.js';
+
+/**
+ * A per-model scheduler: queues validated requests, forms batches and hands them to the model's instances.
+ *
+ * Ownership contract:
+ * - After `enqueue`, the scheduler owns the request until the returned promise settles; it settles exactly once.
+ * - The request has been validated by the server against the model config (names, datatypes, shapes).
+ * - Rejections are InferenceErrors: QUEUE_FULL (admission refused, retry), DEADLINE_EXCEEDED (its timeout passed
+ *   before it ran), CANCELLED (request.signal aborted before it ran), UNAVAILABLE (draining), or the backend's error
+ *   (which fails every request of that batch, and no other).
+ * - A request whose signal aborts after it started running still runs; its response is dropped by the caller.
+ */
+export interface Scheduler {
+  enqueue(request: InferenceRequest): Promise<InferenceResponse>;
+  /** Refuse new requests (UNAVAILABLE), finish everything queued or running, then resolve. */
+  drain(): Promise<void>;
+  /** Requests waiting (not yet running). */
+  readonly pendingCount: number;
+}

@@ -1,0 +1,60 @@
+import type { InferenceRequest, InferenceResponse, ModelConfig, RequestLimits } from '../core/index.js';
+
+/** A model version's lifecycle, one state at a time (Triton's model_lifecycle). */
+export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADING';
+
+export interface TensorMetadata {
+  readonly name: string;
+  readonly datatype: string;
+  /** With the batch dimension as -1 when the model batches. */
+  readonly shape: readonly number[];
+}
+
+/** The v2 model metadata response. */
+export interface ModelMetadata {
+  readonly name: string;
+  readonly versions: readonly string[];
+  readonly platform: string;
+  readonly inputs: readonly TensorMetadata[];
+  readonly outputs: readonly TensorMetadata[];
+}
+
+export interface ServerMetadata {
+  readonly name: string;
+  readonly version: string;
+  readonly extensions: readonly string[];
+}
+
+/** One row of Triton's repository index. */
+export interface RepositoryIndexEntry {
+  readonly name: string;
+  readonly version?: string;
+  readonly state: ModelState;
+  /** Why a model is UNAVAILABLE ('' otherwise). */
+  readonly reason: string;
+}
+
+/**
+ * What frontends (HTTP, gRPC) and in-process callers see of the server. Frontends speak protocol and call only
+ * this; they know nothing of batching or backends.
+ *
+ * Errors: methods throw / reject with InferenceError (NOT_FOUND for unknown models or versions, UNAVAILABLE for
+ * models not ready, INVALID_ARGUMENT for requests that do not match the model).
+ */
+export interface InferenceService {
+  readonly limits: RequestLimits;
+  infer(request: InferenceRequest): Promise<InferenceResponse>;
+  isLive(): boolean;
+  /** All models that should be ready are ready, and the server is not shutting down. */
+  isReady(): boolean;
+  serverMetadata(): ServerMetadata;
+  modelMetadata(name: string, version?: string): ModelMetadata;
+  modelConfig(name: string, version?: string): Readonly<ModelConfig>;
+  /** false for unknown models too. */
+  isModelReady(name: string, version?: string): boolean;
+  repositoryIndex(options?: { readyOnly?: boolean }): RepositoryIndexEntry[];
+  loadModel(name: string): Promise<void>;
+  unloadModel(name: string): Promise<void>;
+  /** Stop accepting, finish in-flight requests, unload everything. */
+  close(): Promise<void>;
+}
