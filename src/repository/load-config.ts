@@ -70,7 +70,7 @@ export async function loadModelConfig(model: ScannedModel | string, opts: LoadCo
       const newest = models.find((x) => x.info);
       if (!newest) {
         const why = models[0]?.error ?? `no version folder matches the version policy (found: ${m.versions.join(', ') || 'none'})`;
-        throw new ConfigError(models[0]?.file ?? m.modelDir, 0, `cannot derive the config from a model file: ${why}`);
+        throw new ConfigError(models[0]?.file ?? m.modelDir, 0, `cannot derive the config from the model file (${why}); without one, write a config.pbtxt`);
       }
       autoComplete(config, newest.info!, newest.file, { maxBatchSizeWritten: present.has('max_batch_size'), defaultMaxBatchSize });
     }
@@ -103,7 +103,8 @@ async function readModels(modelDir: string, versions: readonly number[], config:
     try {
       return { file, info: readOnnxModelInfo(await readFile(file)) };
     } catch (err) {
-      return { file, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+      const e = err as NodeJS.ErrnoException;
+      return { file, error: e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message };
     }
   }));
 }
