@@ -1,0 +1,209 @@
+/**
+ * One instance of a JS model: a worker thread that holds the model's module, driven from the server thread.
+ *
+ * Isolation: model code shares nothing with the server but messages. If the worker dies (an uncaught error in
+ * model code, process.exit, out of memory), the batch it ran fails with INTERNAL and the next execute starts a
+ * fresh worker (initialize runs again), so one bad input cannot take the model down for good.
+ */
+import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import {
+  ERROR_CODES,
+  InferenceError,
+  elementCount,
+  fromConfigName,
+  type DataType,
+  type Tensor,
+  type TensorData,
+} from '../../core/index.js';
+import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
+import type { JsModelContext } from './js-model.js';
+import { packTensors, unpackTensor } from './tensor-wire.js';
+import type { FromWorker, ToWorker } from './worker-protocol.js';
+
+// From dist both this file and the worker are .js. Under tsx (tests, dev) they are .ts, and Node 20 does not carry
+// the tsx loader into workers, so a small bootstrap registers it there before importing the worker.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './js-worker.ts' : './js-worker.js', import.meta.url);
+
+function spawnWorker(name: string): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { name });
+  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
+    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(bootstrap, { eval: true, name });
+}
+
+/** How long unload waits for the model's finalize() before ending the worker anyway. */
+const FINALIZE_TIMEOUT_MS = 5000;
+
+interface OutputSpec {
+  readonly datatype: DataType;
+  /** Full shape the output must have, batch dimension included (-1 = any). */
+  readonly dims: readonly number[];
+}
+
+interface Running {
+  readonly id: number;
+  readonly resolve: (msg: Extract<FromWorker, { type: 'result' }>) => void;
+  readonly reject: (err: InferenceError) => void;
+}
+
+export class JsModelInstance implements ModelInstance {
+  readonly name: string;
+  private worker: Worker | undefined;
+  private starting: Promise<Worker> | undefined;
+  private running: Running | undefined;
+  private nextId = 1;
+  private unloaded = false;
+  private readonly outputs = new Map<string, OutputSpec>();
+  private readonly batched: boolean;
+  private readonly context: JsModelContext;
+
+  constructor(private readonly spec: InstanceSpec) {
+    this.name = spec.instanceName;
+    this.batched = spec.config.max_batch_size > 0;
+    for (const o of spec.config.output) {
+      const dt = fromConfigName(o.data_type);
+      if (!dt) throw new Error(`output '${o.name}': unknown data_type ${o.data_type}`);
+      this.outputs.set(o.name, { datatype: dt, dims: this.batched ? [-1, ...o.dims] : o.dims });
+    }
+    this.context = {
+      model: spec.model,
+      version: spec.version,
+      config: spec.config,
+      modelDir: spec.modelDir,
+      versionDir: spec.versionDir,
+      instanceName: spec.instanceName,
+      threads: spec.threads,
+    };
+  }
+
+  /** Starts the worker and waits for the model's initialize(); rejects with its error. */
+  start(): Promise<Worker> {
+    if (this.worker) return Promise.resolve(this.worker);
+    this.starting ??= new Promise<Worker>((resolve, reject) => {
+      const w = spawnWorker(`js:${this.name}`);
+      const onExit = (code: number) => reject(new Error(`worker exited (code ${code}) while loading`));
+      w.once('error', reject);
+      w.once('exit', onExit);
+      w.once('message', (msg: FromWorker) => {
+        w.off('error', reject);
+        w.off('exit', onExit);
+        if (msg.type !== 'ready') {
+          void w.terminate();
+          reject(new Error(msg.type === 'init-error' ? msg.message : `unexpected ${msg.type} while loading`));
+          return;
+        }
+        w.on('message', (m: FromWorker) => this.onMessage(m));
+        w.on('error', (err) => this.onDeath(w, `worker failed: ${err.message}`));
+        w.on('exit', (code) => this.onDeath(w, `worker exited with code ${code}`));
+        this.worker = w;
+        resolve(w);
+      });
+      w.postMessage({ type: 'init', modelPath: this.spec.modelPath, context: this.context } satisfies ToWorker);
+    }).finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  async execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
+    if (this.unloaded) throw new InferenceError('UNAVAILABLE', `instance ${this.name} is unloaded`);
+    if (this.running || this.starting) throw new InferenceError('INTERNAL', `instance ${this.name}: execute called while busy`);
+    const t0 = performance.now();
+    let worker: Worker;
+    try {
+      worker = this.worker ?? (await this.start());
+    } catch (err) {
+      throw new InferenceError('INTERNAL', `model '${this.spec.model}' instance ${this.name}: restart failed: ${(err as Error).message}`);
+    }
+    for (const n of outputNames) {
+      if (!this.outputs.has(n)) throw new InferenceError('INVALID_ARGUMENT', `model '${this.spec.model}' has no output '${n}'`);
+    }
+    const packed = packTensors(inputs, true);
+    const id = this.nextId++;
+    const t1 = performance.now();
+    const result = await new Promise<Extract<FromWorker, { type: 'result' }>>((resolve, reject) => {
+      this.running = { id, resolve, reject };
+      worker.postMessage({ type: 'execute', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);
+    });
+    const t2 = performance.now();
+    const byName = new Map(result.outputs.map((w) => [w.name, w]));
+    const batch = this.batched ? (inputs[0]?.shape[0] ?? 0) : 0;
+    const outputs = outputNames.map((n) => {
+      const w = byName.get(n);
+      if (!w) throw this.modelError(`execute() returned no output '${n}'`);
+      return this.checkOutput(unpackTensor(w) as Tensor, batch);
+    });
+    const t3 = performance.now();
+    return { outputs, timing: { inputUs: (t1 - t0) * 1000, inferUs: result.inferUs, outputUs: (t3 - t2) * 1000 } };
+  }
+
+  /** The worker's answer must match the config: the declared datatype, the declared dims, the batch size. */
+  private checkOutput(t: Tensor, batch: number): Tensor {
+    const spec = this.outputs.get(t.name)!;
+    if (t.datatype !== spec.datatype) throw this.modelError(`output '${t.name}' is ${t.datatype}, config says ${spec.datatype}`);
+    const fits = t.shape.length === spec.dims.length && t.shape.every((d, i) => Number.isInteger(d) && d >= 0 && (spec.dims[i] === -1 || spec.dims[i] === d));
+    if (!fits || (this.batched && t.shape[0] !== batch)) {
+      const want = this.batched ? [batch, ...spec.dims.slice(1)] : spec.dims;
+      throw this.modelError(`output '${t.name}' has shape [${t.shape}], config says [${want}]`);
+    }
+    if ((t.data as TensorData).length !== elementCount(t.shape)) {
+      throw this.modelError(`output '${t.name}' has ${(t.data as TensorData).length} elements for shape [${t.shape}]`);
+    }
+    return t;
+  }
+
+  private modelError(what: string): InferenceError {
+    return new InferenceError('INTERNAL', `model '${this.spec.model}' (${this.name}): ${what}`);
+  }
+
+  private onMessage(msg: FromWorker): void {
+    const r = this.running;
+    if (!r || (msg.type !== 'result' && msg.type !== 'error') || msg.id !== r.id) return;
+    this.running = undefined;
+    if (msg.type === 'result') {
+      r.resolve(msg);
+      return;
+    }
+    const code = msg.code !== undefined && msg.code in ERROR_CODES ? (msg.code as keyof typeof ERROR_CODES) : 'INTERNAL';
+    const prefix = code === 'INTERNAL' ? `model '${this.spec.model}' (${this.name}) failed: ` : '';
+    r.reject(new InferenceError(code, prefix + msg.message));
+  }
+
+  /** The worker is gone: fail the batch it held; the next execute starts a new one. */
+  private onDeath(w: Worker, why: string): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    void w.terminate();
+    const r = this.running;
+    this.running = undefined;
+    r?.reject(new InferenceError(this.unloaded ? 'UNAVAILABLE' : 'INTERNAL', `model '${this.spec.model}' (${this.name}): ${why}`));
+  }
+
+  async unload(): Promise<void> {
+    if (this.unloaded) return;
+    this.unloaded = true;
+    const w = this.worker ?? (await this.starting?.catch(() => undefined));
+    if (!w) return;
+    const finalized = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FINALIZE_TIMEOUT_MS);
+      w.on('message', (m: FromWorker) => {
+        if (m.type === 'finalized') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      w.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    w.postMessage({ type: 'finalize' } satisfies ToWorker);
+    await finalized;
+    this.running?.reject(new InferenceError('UNAVAILABLE', `instance ${this.name} was unloaded`));
+    this.running = undefined;
+    this.worker = undefined;
+    await w.terminate();
+  }
+}
