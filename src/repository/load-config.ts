@@ -11,7 +11,7 @@ import { configFromPbtxt, emptyConfig, type ParsedConfig } from './config-from-p
 import { ConfigError } from './config-error.js';
 import { BACKEND_JS, BACKEND_ONNX, CONFIG_FILENAME, DEFAULT_MAX_BATCH_SIZE, JS_MODEL_FILENAMES } from './defaults.js';
 import { modelFilePath, scanModel, selectVersions, type ScannedModel } from './scan.js';
-import { validateAgainstModel, validateStructure } from './validate.js';
+import { validateAgainstModel, validateStructure, validateBeforeReading } from './validate.js';
 
 export interface LoadConfigOptions {
   /** Triton's --strict-model-config: no auto-complete; config.pbtxt must list inputs and outputs. Default false. */
@@ -58,6 +58,7 @@ export async function loadModelConfig(model: ScannedModel | string, opts: LoadCo
   config.instance_group.forEach((g, i) => {
     if (g.name === '') g.name = `${m.name}_${i}`;
   });
+  validateBeforeReading(config, configFile, lines);
   const selected = selectVersions(config, m.versions);
 
   if (config.backend === BACKEND_ONNX) {

@@ -43,7 +43,7 @@ interface Token {
 const IDENT = /[A-Za-z_][A-Za-z0-9_]*/y;
 // Decimal/float with optional exponent and float suffix, or hex. A leading '-' is a separate token.
 const NUMBER = /(?:0[xX][0-9A-Fa-f]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?)/y;
-const PUNCT = '{}<>[]:,;-';
+const PUNCT = '{}<>[]:,;-./'; // '.' and '/' only so extension names reach the parser's clear error
 
 function tokenize(text: string, file: string): Token[] {
   const tokens: Token[] = [];

@@ -42,12 +42,7 @@ export function validateStructure(config: ModelConfig, file: string, lines: Sour
       }
     }
   }
-  const vp = config.version_policy;
-  if ('latest' in vp && vp.latest.num_versions < 1) top('version_policy', 'version_policy latest num_versions must be >= 1');
-  if ('specific' in vp) {
-    if (vp.specific.versions.length === 0) top('version_policy', 'version_policy specific lists no versions');
-    for (const v of vp.specific.versions) if (v < 1) top('version_policy', `version ${v} must be >= 1`);
-  }
+  validateBeforeReading(config, file, lines);
   for (const g of config.instance_group) {
     if (g.count < 1) fail(g, `instance_group ${g.name}: count must be >= 1 (got ${g.count})`);
     if (g.kind === 'KIND_CPU' && g.gpus.length > 0) fail(g, `instance_group ${g.name}: KIND_CPU cannot list gpus`);
@@ -55,14 +50,28 @@ export function validateStructure(config: ModelConfig, file: string, lines: Sour
   }
   validateBatching(config, file, lines);
   validateEnsemble(config, file, lines);
-  if (!isPlainName(config.default_model_filename)) {
-    top('default_model_filename', `default_model_filename "${config.default_model_filename}" must be a plain file name`);
-  }
   for (const a of [
     ...(config.optimization?.execution_accelerators?.cpu_execution_accelerator ?? []),
     ...(config.optimization?.execution_accelerators?.gpu_execution_accelerator ?? []),
   ]) {
     if (a.name === '') top('optimization', 'an execution accelerator has no name');
+  }
+}
+
+/** What must hold before any file is read with the config: the version policy and the model file name. */
+export function validateBeforeReading(config: ModelConfig, file: string, lines: SourceLines): void {
+  const top = (field: string, what: string): never => {
+    throw new ConfigError(file, lines.lineOf(config, field), what);
+  };
+  const vp = config.version_policy;
+  if ('latest' in vp && vp.latest.num_versions < 1) top('version_policy', 'version_policy latest num_versions must be >= 1');
+  if ('specific' in vp) {
+    if (vp.specific.versions.length === 0) top('version_policy', 'version_policy specific lists no versions');
+    for (const v of vp.specific.versions) if (v < 1) top('version_policy', `version ${v} must be >= 1`);
+  }
+  const noFile = config.platform === PLATFORM_ENSEMBLE && config.default_model_filename === '';
+  if (!noFile && !isPlainName(config.default_model_filename)) {
+    top('default_model_filename', `default_model_filename "${config.default_model_filename}" must be a plain file name`);
   }
 }
 
