@@ -1,0 +1,163 @@
+/**
+ * One ONNX model instance: an InferenceSession in its own worker thread, driven from the main thread.
+ * The main thread only copies inputs into the instance's transfer buffer and wraps the outputs it gets back.
+ */
+import type { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { type Tensor, InferenceError, internal, unavailable } from '../../core/index.js';
+import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
+import { missingProviderReason } from './execution-providers.js';
+import { sessionPlanFor } from './session-options.js';
+import { startWorker } from './start-worker.js';
+import { packInputs, transferSize, unpackOutput } from './tensor-transfer.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+
+/** How long unload waits for the worker to release its session before terminating it anyway. */
+const CLOSE_GRACE_MS = 2000;
+
+type State = 'READY' | 'UNLOADING' | 'UNAVAILABLE';
+
+interface PendingRun {
+  readonly id: number;
+  readonly packUs: number;
+  readonly resolve: (r: ExecuteResult) => void;
+  readonly reject: (e: InferenceError) => void;
+}
+
+export class OnnxInstance implements ModelInstance {
+  readonly name: string;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  private state: State = 'READY';
+  private reason = '';
+  private pending: PendingRun | undefined;
+  private nextId = 1;
+  /** The instance's transfer buffer; undefined while the worker holds it (during a run) or before first use. */
+  private buffer: ArrayBuffer | undefined;
+  private closed: (() => void) | undefined;
+
+  private constructor(private readonly worker: Worker, spec: InstanceSpec, ready: Extract<FromWorker, { kind: 'ready' }>) {
+    this.name = spec.instanceName;
+    this.inputNames = ready.inputNames;
+    this.outputNames = ready.outputNames;
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(`worker of instance '${this.name}' crashed: ${err.message}`));
+    worker.on('exit', (code) => this.fail(`worker of instance '${this.name}' exited (code ${code})`));
+  }
+
+  /** Starts the worker and loads the session; rejects with why (bad option, missing provider, bad model file). */
+  static async create(spec: InstanceSpec): Promise<OnnxInstance> {
+    const where = `model '${spec.model}' version ${spec.version} instance '${spec.instanceName}'`;
+    const plan = sessionPlanFor(spec);
+    const missing = missingProviderReason(plan.providers);
+    if (missing !== undefined) throw unavailable(`${where}: ${missing}`);
+    const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options };
+    const worker = startWorker('./session-worker', import.meta.url, { workerData: init });
+    const first = await new Promise<FromWorker | Error>((resolve) => {
+      const onMessage = (msg: FromWorker): void => { cleanup(); resolve(msg); };
+      const onError = (err: Error): void => { cleanup(); resolve(err); };
+      const onExit = (code: number): void => { cleanup(); resolve(new Error(`worker exited (code ${code}) before loading`)); };
+      const cleanup = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+    if (first instanceof Error || first.kind !== 'ready') {
+      await worker.terminate();
+      const why = first instanceof Error ? first.message : first.kind === 'loadFailed' ? first.message : `unexpected '${first.kind}'`;
+      throw unavailable(`${where}: cannot load ${spec.modelPath}: ${why}`);
+    }
+    return new OnnxInstance(worker, spec, first);
+  }
+
+  execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
+    if (this.state !== 'READY') return Promise.reject(unavailable(`instance '${this.name}' is unavailable: ${this.reason}`));
+    if (this.pending !== undefined) {
+      return Promise.reject(internal(`instance '${this.name}': execute called while a run is in flight (one at a time)`));
+    }
+    let wire;
+    const t0 = performance.now();
+    try {
+      const need = transferSize(inputs);
+      if (this.buffer === undefined || this.buffer.byteLength < need) {
+        // Grow by doubling so a slowly rising batch size does not reallocate on every call.
+        this.buffer = new ArrayBuffer(Math.max(need, 2 * (this.buffer?.byteLength ?? 0), 64));
+      }
+      wire = packInputs(inputs, this.buffer);
+    } catch (err) {
+      return Promise.reject(err instanceof InferenceError ? err : internal(`instance '${this.name}': ${String(err)}`, err));
+    }
+    const packUs = (performance.now() - t0) * 1000;
+    const id = this.nextId++;
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    const msg: ToWorker = { kind: 'run', id, buffer, inputs: wire, outputNames: [...outputNames] };
+    return new Promise<ExecuteResult>((resolve, reject) => {
+      this.pending = { id, packUs, resolve, reject };
+      this.worker.postMessage(msg, [buffer]);
+    });
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.kind === 'closed') {
+      this.closed?.();
+      return;
+    }
+    if (msg.kind !== 'result' && msg.kind !== 'failed') return;
+    const p = this.pending;
+    if (p === undefined || p.id !== msg.id) return;
+    this.pending = undefined;
+    this.buffer = msg.buffer;
+    if (msg.kind === 'failed') {
+      p.reject(new InferenceError(msg.code, msg.message));
+      return;
+    }
+    const t0 = performance.now();
+    const outputs = msg.outputs.map(unpackOutput);
+    const unpackUs = (performance.now() - t0) * 1000;
+    p.resolve({
+      outputs,
+      timing: {
+        inputUs: p.packUs + msg.timing.inputUs,
+        inferUs: msg.timing.inferUs,
+        outputUs: msg.timing.outputUs + unpackUs,
+      },
+    });
+  }
+
+  /** The worker is gone or going: reject the in-flight run (never leave it hanging) and refuse later ones. */
+  private fail(reason: string): void {
+    if (this.state === 'READY') {
+      this.state = 'UNAVAILABLE';
+      this.reason = reason;
+    }
+    this.closed?.();
+    const p = this.pending;
+    this.pending = undefined;
+    p?.reject(unavailable(`instance '${this.name}': ${this.reason}`));
+  }
+
+  async unload(): Promise<void> {
+    if (this.state === 'UNLOADING') return;
+    const wasReady = this.state === 'READY' && this.pending === undefined;
+    this.state = 'UNLOADING';
+    this.reason = 'unloaded';
+    const p = this.pending;
+    this.pending = undefined;
+    p?.reject(unavailable(`instance '${this.name}' was unloaded`));
+    if (wasReady) {
+      // An idle worker releases its session first; a busy one is inside session.run and only terminate helps.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+        this.closed = () => { clearTimeout(timer); resolve(); };
+        this.worker.postMessage({ kind: 'close' } satisfies ToWorker);
+      });
+    }
+    await this.worker.terminate();
+  }
+}
