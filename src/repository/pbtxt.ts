@@ -170,8 +170,11 @@ const SPECIAL_FLOATS: Record<string, number> = {
   inf: Infinity, infinity: Infinity, nan: NaN,
 };
 
+const MAX_DEPTH = 100;
+
 class Parser {
   private pos = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[], private readonly file: string) {}
 
   private peek(): Token {
@@ -247,7 +250,10 @@ class Parser {
 
   private parseMessageValue(): PbValue {
     const open = this.next();
+    // Bounded so a hostile file cannot overflow the stack; real configs nest 4–5 deep.
+    if (++this.depth > MAX_DEPTH) this.fail(open, `messages nest deeper than ${MAX_DEPTH} levels`);
     const message = this.parseMessage(open.text === '{' ? '}' : '>', open.line, open.col);
+    this.depth--;
     return { kind: 'message', message };
   }
 

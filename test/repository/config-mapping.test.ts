@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { configFromPbtxt, ConfigError } from '../../src/repository/index.js';
 
 const FILE = 'm/config.pbtxt';
@@ -204,4 +205,27 @@ test('enums by number, as protobuf allows', () => {
   const { config } = configFromPbtxt('input { data_type: 11 }\ninstance_group { kind: 2 }', FILE);
   assert.equal(config.input[0].data_type, 'TYPE_FP32');
   assert.equal(config.instance_group[0].kind, 'KIND_CPU');
+});
+
+test('mutated configs either map or fail with a ConfigError (never another error)', () => {
+  const base = `name: "m" max_batch_size: 4 version_policy { latest { num_versions: 2 } }
+input [{ name: "x" data_type: TYPE_FP32 dims: [3] reshape { shape: [3] } optional: true }]
+output { name: "y" data_type: TYPE_INT64 dims: [-1] }
+instance_group { count: 1 kind: KIND_CPU gpus: [] }
+dynamic_batching { preferred_batch_size: 2 priority_levels: 1 priority_queue_policy { key: 1 value { max_queue_size: 2 } } }
+parameters { key: "k" value { string_value: "v" } }
+ensemble_scheduling { step { model_name: "a" input_map { key: "i" value: "j" } } }
+optimization { graph { level: 1 } execution_accelerators { cpu_execution_accelerator { name: "n" parameters { key: "a" value: "b" } } } }`;
+  const pieces = ['{', '}', '[', ']', ':', '"s"', '1', '-1', 'x', 'key', 'value', 'TYPE_FP32', ' ', '[]', '{}'];
+  fc.assert(
+    fc.property(fc.nat(base.length), fc.nat(6), fc.constantFrom(...pieces), (at, cut, insert) => {
+      const text = base.slice(0, at) + insert + base.slice(at + cut);
+      try {
+        configFromPbtxt(text, FILE);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, `${String(err)}\n${text}`);
+      }
+    }),
+    { numRuns: 1500 },
+  );
 });

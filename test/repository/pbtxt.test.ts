@@ -160,3 +160,19 @@ test('round trip: printed random messages parse back to the same tree', () => {
     { numRuns: 300 },
   );
 });
+
+test('any input either parses or fails with a ConfigError (no crash, no other error)', () => {
+  const alphabet = fc.constantFrom(...'{}<>[]:,;-."\'\\#\n ab_019xe+'.split(''));
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.string({ unit: alphabet, maxLength: 60 })), (text) => {
+      try {
+        parsePbtxt(text, 'f');
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, String(err));
+      }
+    }),
+    { numRuns: 1000 },
+  );
+  const deep = 'a {'.repeat(5000) + '}'.repeat(5000);
+  assert.match(parseError(deep).message, /nest deeper than 100 levels/);
+});
