@@ -1,0 +1,2 @@
+export { planEnsemble, EnsembleConfigError, type EnsemblePlan, type PlanStep, type Binding, type ModelLookup } from './ensemble-plan.js';
+export { EnsembleScheduler, type EnsembleSchedulerOptions, type StepRunner } from './ensemble-scheduler.js';
