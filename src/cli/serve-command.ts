@@ -1,0 +1,68 @@
+import { InferenceServer } from '../server/inference-server.js';
+import { HttpFrontend } from '../frontends/http/index.js';
+import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
+import { createLogger } from './logger.js';
+
+/**
+ * `autoglm serve`: load the repositories, listen for HTTP, and on SIGTERM/SIGINT stop accepting, finish in-flight
+ * requests, unload the models and resolve 0. Resolves the exit code; never calls process.exit itself.
+ */
+export async function runServeCommand(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseServeArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`autoglm serve: ${err.message}\n\n${SERVE_HELP}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const log = createLogger(opts.logVerbose, opts.logFormat);
+  const server = await InferenceServer.create({
+    modelRepositories: opts.modelRepositories,
+    strictModelConfig: opts.strictModelConfig,
+    limits: opts.limits,
+    logger: log,
+  });
+  const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
+  if (failed.length > 0 && opts.exitOnError) {
+    log.error({ failed: failed.map((f) => f.name) }, 'models failed to load and --exit-on-error is set');
+    await server.close();
+    return 1;
+  }
+  let http: HttpFrontend;
+  try {
+    http = await HttpFrontend.listen(server, { port: opts.httpPort, host: opts.httpAddress, logger: log.child({ frontend: 'http' }) });
+  } catch (err) {
+    log.error({ err }, 'cannot listen for HTTP');
+    await server.close();
+    return 1;
+  }
+  log.info({ address: http.address, port: http.port, models: server.repositoryIndex({ readyOnly: true }).length }, 'HTTP server listening');
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      void http.close()
+        .then(() => server.close())
+        .then(() => {
+          log.info('shut down');
+          resolve(0);
+        }, (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          resolve(1);
+        });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

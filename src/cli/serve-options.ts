@@ -1,0 +1,99 @@
+import { parseArgs } from 'node:util';
+import type { RequestLimits } from '../core/index.js';
+
+/** `autoglm serve` options, validated once and frozen. */
+export interface ServeOptions {
+  readonly modelRepositories: readonly string[];
+  readonly httpPort: number;
+  readonly httpAddress: string;
+  readonly strictModelConfig: boolean;
+  readonly exitOnError: boolean;
+  readonly logVerbose: number;
+  readonly logFormat: 'text' | 'json' | undefined;
+  readonly limits: Partial<RequestLimits>;
+}
+
+export class UsageError extends Error {}
+
+export const SERVE_HELP = `Usage: autoglm serve --model-repository DIR [options]
+
+Serves the models of one or more Triton-layout repositories over the KServe v2 HTTP protocol.
+
+  --model-repository DIR          a model repository (repeatable)
+  --http-port N                   HTTP port (default 8000; 0 = any free port)
+  --http-address ADDR             address to listen on (default 0.0.0.0)
+  --strict-model-config[=BOOL]    require config.pbtxt (default false: derive configs from the model files)
+  --exit-on-error[=BOOL]          exit non-zero if any model fails to load (default false)
+  --log-verbose N                 0 = info, 1 = debug, 2 = trace (default 0)
+  --log-format text|json          log format (default: text on a terminal, json otherwise)
+  --max-request-body-bytes N      largest request body (default 67108864); larger → 413
+  --max-tensor-elements N         largest element count of one tensor (default 67108864); larger → 413
+  --max-tensor-rank N             largest number of dimensions of one tensor (default 16); larger → 400
+  -h, --help                      this help
+`;
+
+const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error'];
+
+function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}, got '${v}'`);
+  return Number(v);
+}
+
+function bool(name: string, v: string | undefined): boolean {
+  if (v === undefined) return false;
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new UsageError(`--${name} takes true or false, got '${v}'`);
+}
+
+/** Parses `serve` arguments (tritonserver's flag names); unknown flags and bad values throw UsageError. */
+export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
+  // tritonserver spells booleans --flag=true|false; a bare --flag means true.
+  const args = argv.map((a) => (BOOLEAN_FLAGS.includes(a) ? `${a}=true` : a));
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'model-repository': { type: 'string', multiple: true },
+        'http-port': { type: 'string' },
+        'http-address': { type: 'string' },
+        'strict-model-config': { type: 'string' },
+        'exit-on-error': { type: 'string' },
+        'log-verbose': { type: 'string' },
+        'log-format': { type: 'string' },
+        'max-request-body-bytes': { type: 'string' },
+        'max-tensor-elements': { type: 'string' },
+        'max-tensor-rank': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  const repos = values['model-repository'] ?? [];
+  if (repos.length === 0) throw new UsageError('at least one --model-repository is required');
+  const format = values['log-format'];
+  if (format !== undefined && format !== 'text' && format !== 'json') throw new UsageError(`--log-format is text or json, got '${format}'`);
+  const limits: { -readonly [K in keyof RequestLimits]?: number } = {};
+  const body = int('max-request-body-bytes', values['max-request-body-bytes'], 1);
+  const elements = int('max-tensor-elements', values['max-tensor-elements'], 1);
+  const rank = int('max-tensor-rank', values['max-tensor-rank'], 1, 64);
+  if (body !== undefined) limits.maxBodyBytes = body;
+  if (elements !== undefined) limits.maxTensorElements = elements;
+  if (rank !== undefined) limits.maxRank = rank;
+  return Object.freeze({
+    modelRepositories: Object.freeze([...repos]),
+    httpPort: int('http-port', values['http-port'], 0, 65535) ?? 8000,
+    httpAddress: values['http-address'] ?? '0.0.0.0',
+    strictModelConfig: bool('strict-model-config', values['strict-model-config']),
+    exitOnError: bool('exit-on-error', values['exit-on-error']),
+    logVerbose: int('log-verbose', values['log-verbose'], 0) ?? 0,
+    logFormat: format,
+    limits: Object.freeze(limits),
+  });
+}

@@ -1,0 +1,208 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import type { InferenceService } from '../../server/service.js';
+import { matchRoute, type Route } from './router.js';
+import { readBody } from './read-body.js';
+import { decodeInferRequest } from './decode-request.js';
+import { encodeInferResponse } from './encode-response.js';
+import { sendEmpty, sendError, sendJson } from './send.js';
+
+export interface HttpFrontendOptions {
+  /** 0 = any free port. Default 8000. */
+  readonly port?: number;
+  /** Default 0.0.0.0. */
+  readonly host?: string;
+  readonly logger?: Logger;
+  /** How long close() waits for in-flight requests before cutting connections. Default 30 s. */
+  readonly closeGraceMs?: number;
+}
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+/**
+ * The KServe v2 REST frontend: protocol only, over an InferenceService. Keep-alive connections; bodies read under
+ * the service's body limit; every failure answered as `{"error": "..."}` with the catalog's status.
+ */
+export class HttpFrontend {
+  private inFlight = 0;
+  private closing: Promise<void> | undefined;
+  private idleWaiter: (() => void) | undefined;
+
+  private constructor(private readonly server: Server, private readonly service: InferenceService, private readonly log: Logger) {}
+
+  static listen(service: InferenceService, options: HttpFrontendOptions = {}): Promise<HttpFrontend> {
+    const log = options.logger ?? pino({ level: 'silent' });
+    const server = createServer({ keepAlive: true, requestTimeout: 300_000 });
+    server.keepAliveTimeout = 65_000;
+    const fe = new HttpFrontend(server, service, log);
+    fe.grace = options.closeGraceMs ?? 30_000;
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => fe.onRequest(req, res));
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8000, options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve(fe);
+      });
+    });
+  }
+
+  private grace = 30_000;
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get address(): string {
+    return (this.server.address() as AddressInfo).address;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight++;
+    res.once('close', () => {
+      this.inFlight--;
+      if (this.closing) {
+        this.server.closeIdleConnections();
+        if (this.inFlight === 0) this.idleWaiter?.();
+      }
+    });
+    if (this.closing) res.setHeader('Connection', 'close');
+    this.handle(req, res).catch((err: unknown) => this.fail(req, res, toInferenceError(err)));
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: InferenceError): void {
+    if (err.code === 'INTERNAL') this.log.error({ err, url: req.url }, 'request failed');
+    else this.log.debug({ code: err.code, msg: err.message, url: req.url }, 'request refused');
+    if (err.code === 'PAYLOAD_TOO_LARGE' && !req.complete) {
+      // The rest of the body is not read: answer, then close the connection rather than drain it.
+      sendError(res, err, { Connection: 'close' });
+      res.once('finish', () => req.destroy());
+      return;
+    }
+    sendError(res, err);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const match = matchRoute(q === -1 ? url : url.slice(0, q));
+    if (!match) {
+      req.resume();
+      throw notFound(`no endpoint ${req.method} ${url}`);
+    }
+    if (req.method !== match.method) {
+      req.resume();
+      const body = Buffer.from(JSON.stringify({ error: `method ${req.method} not allowed on ${url} (use ${match.method})` }));
+      res.writeHead(405, { Allow: match.method, 'Content-Type': 'application/json', 'Content-Length': body.length });
+      res.end(body);
+      return;
+    }
+    if (match.method === 'GET') req.resume();
+    await this.dispatch(match.route, req, res);
+  }
+
+  private async dispatch(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const s = this.service;
+    switch (route.kind) {
+      case 'live':
+        if (s.isLive()) return sendEmpty(res, 200);
+        return sendError(res, new InferenceError('UNAVAILABLE', 'server is not live'));
+      case 'ready':
+        if (s.isReady()) return sendEmpty(res, 200);
+        return sendError(res, new InferenceError('UNAVAILABLE', 'server is not ready'));
+      case 'server-metadata':
+        return sendJson(res, 200, s.serverMetadata());
+      case 'model-metadata':
+        return sendJson(res, 200, s.modelMetadata(route.model, route.version));
+      case 'model-config':
+        return sendJson(res, 200, s.modelConfig(route.model, route.version));
+      case 'model-ready': {
+        if (s.isModelReady(route.model, route.version)) return sendEmpty(res, 200);
+        s.modelMetadata(route.model, route.version); // throws NOT_FOUND for unknown models/versions
+        const v = route.version === undefined ? '' : ` version ${route.version}`;
+        return sendError(res, new InferenceError('UNAVAILABLE', `model '${route.model}'${v} is not ready`));
+      }
+      case 'repository-index': {
+        const body = await readBody(req, this.service.limits.maxBodyBytes);
+        let readyOnly = false;
+        if (body.length > 0) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+          } catch (err) {
+            throw invalidArgument(`malformed request JSON: ${(err as Error).message}`);
+          }
+          readyOnly = typeof parsed === 'object' && parsed !== null && (parsed as { ready?: unknown }).ready === true;
+        }
+        return sendJson(res, 200, s.repositoryIndex({ readyOnly }));
+      }
+      case 'repository-load':
+        await readBody(req, this.service.limits.maxBodyBytes);
+        await s.loadModel(route.model);
+        return sendEmpty(res, 200);
+      case 'repository-unload':
+        await readBody(req, this.service.limits.maxBodyBytes);
+        await s.unloadModel(route.model);
+        return sendEmpty(res, 200);
+      case 'infer':
+        return this.infer(route.model, route.version, req, res);
+    }
+  }
+
+  private async infer(model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ac = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    const hl = req.headers[HEADER_LENGTH];
+    let headerLength: number | undefined;
+    if (hl !== undefined) {
+      headerLength = Number(hl);
+      if (typeof hl !== 'string' || !/^\d+$/.test(hl) || !Number.isSafeInteger(headerLength)) {
+        req.resume();
+        throw invalidArgument(`Inference-Header-Content-Length '${String(hl)}' is not a byte count`);
+      }
+    }
+    const body = await readBody(req, this.service.limits.maxBodyBytes);
+    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, ac.signal);
+    this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
+    const response = await this.service.infer(request);
+    if (ac.signal.aborted) return;
+    const enc = encodeInferResponse(response, encoding);
+    const headers: Record<string, string | number> = { 'Content-Type': enc.contentType, 'Content-Length': enc.contentLength };
+    if (enc.headerLength !== undefined) headers['Inference-Header-Content-Length'] = enc.headerLength;
+    res.writeHead(200, headers);
+    if (enc.parts.length === 1) {
+      res.end(enc.parts[0]);
+      return;
+    }
+    res.cork();
+    for (const p of enc.parts) res.write(p);
+    res.end();
+    res.uncork();
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the rest. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const closed = new Promise<void>((r) => this.server.close(() => r()));
+      this.server.closeIdleConnections();
+      const drained = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => { this.idleWaiter = r; });
+      const timer = setTimeout(() => this.server.closeAllConnections(), this.grace);
+      timer.unref();
+      void drained.then(() => {
+        this.server.closeIdleConnections();
+        return closed;
+      }).then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.closing;
+  }
+}

@@ -1,0 +1,1 @@
+export { HttpFrontend, type HttpFrontendOptions } from './http-server.js';

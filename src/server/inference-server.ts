@@ -1,0 +1,213 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import {
+  type InferenceRequest, type InferenceResponse, type ModelConfig, type RequestLimits,
+  DEFAULT_LIMITS, InferenceError, invalidArgument, notFound, unavailable,
+} from '../core/index.js';
+import type { Backend } from '../backends/backend.js';
+import { createBackends } from '../backends/index.js';
+import { scanRepositories } from '../repository/index.js';
+import type {
+  InferenceService, ModelMetadata, RepositoryIndexEntry, ServerMetadata,
+} from './service.js';
+import { ManagedModel, type ModelVersion } from './model-version.js';
+import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
+import { validateRequest } from './validate-request.js';
+import { isPlainName } from './names.js';
+import { PACKAGE_VERSION } from './package-version.js';
+
+export interface InferenceServerOptions {
+  /** Triton-layout repository roots: `<root>/<model>/<version>/model.onnx` (+ optional config.pbtxt). */
+  readonly modelRepositories: readonly string[];
+  /** Refuse models without config.pbtxt instead of deriving their config from the model file. */
+  readonly strictModelConfig?: boolean;
+  /** max_batch_size given to auto-completed configs of batchable models. */
+  readonly defaultMaxBatchSize?: number;
+  readonly limits?: Partial<RequestLimits>;
+  /** Default: silent. */
+  readonly logger?: Logger;
+  /** Backends by name (`onnxruntime`, …). Default: createBackends(). */
+  readonly backends?: Map<string, Backend>;
+}
+
+
+/**
+ * The server core: owns the models, their lifecycle and readiness, and answers inference requests (the in-process
+ * library API; frontends are thin layers over it). Create it with `InferenceServer.create`, end it with `close`.
+ */
+export class InferenceServer implements InferenceService {
+  readonly limits: RequestLimits;
+  private readonly models = new Map<string, ManagedModel>();
+  private readonly log: Logger;
+  private readonly loadOptions: LoadOptions;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+
+  private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
+    this.log = options.logger ?? pino({ level: 'silent' });
+    this.loadOptions = Object.freeze({
+      strictModelConfig: options.strictModelConfig === true,
+      defaultMaxBatchSize: options.defaultMaxBatchSize,
+      backends,
+      onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
+    });
+  }
+
+  /** Scans the repositories and loads every model concurrently; resolves when each is READY or UNAVAILABLE. */
+  static async create(options: InferenceServerOptions): Promise<InferenceServer> {
+    const backends = options.backends ?? await createBackends();
+    const server = new InferenceServer(options, backends);
+    const found = await scanRepositories([...options.modelRepositories], (e) => server.log.warn(e, 'not a model folder: ignored'));
+    for (const f of found) {
+      const m = new ManagedModel(f.name, f.root, f.modelDir);
+      m.scanError = f.error;
+      // A name in two repositories is listed once, unavailable with the reason (Triton refuses such a model too).
+      if (!server.models.has(f.name)) server.models.set(f.name, m);
+    }
+    await Promise.all([...server.models.values()].map((m) => server.loadOne(m)));
+    return server;
+  }
+
+  private async loadOne(m: ManagedModel): Promise<void> {
+    this.log.debug({ model: m.name, dir: m.modelDir }, 'loading model');
+    await loadModel(m, this.loadOptions);
+    for (const v of m.versions.values()) {
+      if (v.state === 'READY') this.log.info({ model: m.name, version: v.version, instances: v.instances.length }, 'model ready');
+      else this.log.error({ model: m.name, version: v.version, reason: v.reason }, 'model version failed to load');
+    }
+    if (m.versions.size === 0 && m.state === 'UNAVAILABLE') this.log.error({ model: m.name, reason: m.reason }, 'model failed to load');
+  }
+
+  private model(name: string): ManagedModel {
+    if (!isPlainName(name)) throw invalidArgument(`'${name}' is not a plain model name`);
+    const m = this.models.get(name);
+    if (!m) throw notFound(`unknown model '${name}'`);
+    return m;
+  }
+
+  /** The version a request runs on: the one asked for, or the highest READY one. */
+  private resolve(name: string, version: string | undefined): ModelVersion {
+    const m = this.model(name);
+    if (version !== undefined && version !== '') {
+      if (!/^\d+$/.test(version)) throw invalidArgument(`'${version}' is not a version number`);
+      const v = m.versions.get(String(Number(version)));
+      if (!v) {
+        if (m.state === 'UNAVAILABLE' && m.versions.size === 0) throw unavailable(`model '${name}' is not available: ${m.reason}`);
+        throw notFound(`model '${name}' has no version ${version}`);
+      }
+      if (v.state !== 'READY') throw unavailable(`model '${name}' version ${v.version} is not ready (${v.state}${v.reason ? `: ${v.reason}` : ''})`);
+      return v;
+    }
+    for (const v of m.sortedVersions()) if (v.state === 'READY') return v;
+    throw unavailable(`model '${name}' is not ready (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
+  }
+
+  async infer(request: InferenceRequest): Promise<InferenceResponse> {
+    if (this.closing) throw unavailable('the server is shutting down');
+    const v = this.resolve(request.model, request.version);
+    validateRequest(request, v.spec!, this.limits);
+    const res = await v.scheduler!.enqueue(request);
+    let outputs = res.outputs;
+    if (request.outputs && request.outputs.length > 0 && outputs.length !== request.outputs.length) {
+      const asked = new Set(request.outputs.map((o) => o.name));
+      outputs = outputs.filter((o) => asked.has(o.name));
+    }
+    return { id: request.id, model: v.model, version: v.version, outputs, parameters: res.parameters };
+  }
+
+  isLive(): boolean {
+    return !this.closing;
+  }
+
+  /** Triton's strict readiness: every model not explicitly unloaded is READY, and the server is not closing. */
+  isReady(): boolean {
+    if (this.closing) return false;
+    for (const m of this.models.values()) if (m.wanted && m.state !== 'READY') return false;
+    return true;
+  }
+
+  serverMetadata(): ServerMetadata {
+    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration'] };
+  }
+
+  modelMetadata(name: string, version?: string): ModelMetadata {
+    const m = this.model(name);
+    if (!m.metadata) throw unavailable(`model '${name}' is not available (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
+    if (version !== undefined && !m.versions.has(String(Number(version)))) throw notFound(`model '${name}' has no version ${version}`);
+    return m.metadata;
+  }
+
+  modelConfig(name: string, version?: string): Readonly<ModelConfig> {
+    const m = this.model(name);
+    if (!m.config) throw unavailable(`model '${name}' is not available (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
+    if (version !== undefined && !m.versions.has(String(Number(version)))) throw notFound(`model '${name}' has no version ${version}`);
+    return m.config;
+  }
+
+  isModelReady(name: string, version?: string): boolean {
+    try {
+      this.resolve(name, version);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  repositoryIndex(options: { readyOnly?: boolean } = {}): RepositoryIndexEntry[] {
+    const rows: RepositoryIndexEntry[] = [];
+    for (const m of [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (m.versions.size === 0) rows.push({ name: m.name, state: m.state, reason: m.reason });
+      for (const v of [...m.versions.values()].reverse()) rows.push({ name: m.name, version: v.version, state: v.state, reason: v.reason });
+    }
+    return options.readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
+  }
+
+  /** Triton's repository load: (re)loads a model from its folder, found again in the repositories if new. */
+  async loadModel(name: string): Promise<void> {
+    if (this.closing) throw unavailable('the server is shutting down');
+    if (!isPlainName(name)) throw invalidArgument(`'${name}' is not a plain model name`);
+    let m = this.models.get(name);
+    if (!m) {
+      const root = this.options.modelRepositories.find((r) => {
+        const d = join(r, name);
+        return existsSync(d) && statSync(d).isDirectory();
+      });
+      if (root === undefined) throw notFound(`no model '${name}' in the model repositories`);
+      m = new ManagedModel(name, root, resolve(root, name));
+      this.models.set(name, m);
+    }
+    const model = m;
+    model.wanted = true;
+    const next = model.transition.then(async () => {
+      if (model.versions.size > 0) await unloadModel(model, 'reloading');
+      await this.loadOne(model);
+    });
+    model.transition = next.catch(() => undefined);
+    await next;
+    if (model.state !== 'READY') throw unavailable(`model '${name}' failed to load: ${model.reason}`);
+  }
+
+  /** Triton's repository unload: finishes the model's queued and running requests, then frees its instances. */
+  async unloadModel(name: string): Promise<void> {
+    const model = this.model(name);
+    model.wanted = false;
+    const next = model.transition.then(() => unloadModel(model));
+    model.transition = next.catch(() => undefined);
+    await next;
+    this.log.info({ model: name }, 'model unloaded');
+  }
+
+  /** Stops accepting requests, lets queued and running ones finish, unloads every model. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      await Promise.all([...this.models.values()].map((m) => m.transition.then(() => unloadModel(m, 'server closed'))));
+      this.log.info('server closed');
+    })();
+    return this.closed;
+  }
+}
+
+

@@ -1,0 +1,52 @@
+import type { ModelConfig } from '../core/index.js';
+import type { ModelInstance } from '../backends/backend.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { ModelMetadata, ModelState } from './service.js';
+import type { RequestSpec } from './validate-request.js';
+
+/**
+ * One version of one model and where it stands in its lifecycle. The state is the single source of truth:
+ * `scheduler`, `spec` and `instances` are set exactly while the state is READY or UNLOADING.
+ */
+export class ModelVersion {
+  state: ModelState = 'LOADING';
+  /** Why the version is UNAVAILABLE ('' otherwise). */
+  reason = '';
+  scheduler: Scheduler | undefined;
+  spec: RequestSpec | undefined;
+  instances: ModelInstance[] = [];
+
+  constructor(readonly model: string, readonly version: string) {}
+
+  fail(reason: string): void {
+    this.state = 'UNAVAILABLE';
+    this.reason = reason;
+    this.scheduler = undefined;
+    this.spec = undefined;
+    this.instances = [];
+  }
+}
+
+/** A model known to the server: its folder, its config once parsed, and its versions. */
+export class ManagedModel {
+  /** The model-level state: UNAVAILABLE when it failed before any version could be tried (bad config). */
+  state: ModelState = 'LOADING';
+  reason = '';
+  /** false after an explicit unload: the model then does not count against server readiness. */
+  wanted = true;
+  config: Readonly<ModelConfig> | undefined;
+  metadata: ModelMetadata | undefined;
+  versions = new Map<string, ModelVersion>();
+  /** The load or unload in progress, so that concurrent load/unload calls queue behind it. */
+  transition: Promise<void> = Promise.resolve();
+
+  /** Set when the scan found the model unusable as it is (e.g. the same name in two repositories). */
+  scanError: string | undefined;
+
+  constructor(readonly name: string, readonly root: string, readonly modelDir: string) {}
+
+  /** Versions in descending numeric order. */
+  sortedVersions(): ModelVersion[] {
+    return [...this.versions.values()].sort((a, b) => Number(b.version) - Number(a.version));
+  }
+}

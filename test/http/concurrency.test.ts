@@ -1,0 +1,96 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
+import { mlpModel, seededFloats, slowModel, writeModel } from '../fixtures/models.js';
+import { type Running, binaryBody, bytesOf, call, postJson, startServer, tempRepo } from './helpers.js';
+
+const IN = 16;
+const OUT = 4;
+const MLP = mlpModel(IN, 32, OUT, 5);
+
+let srv: Running;
+const repo = tempRepo();
+
+before(async () => {
+  writeModel(repo.dir, 'mlp', MLP.bytes, { config: `
+max_batch_size: 8
+input [ { name: "input" data_type: TYPE_FP32 dims: [ ${IN} ] } ]
+output [ { name: "output" data_type: TYPE_FP32 dims: [ ${OUT} ] } ]
+instance_group [ { count: 2 kind: KIND_CPU } ]
+` });
+  writeModel(repo.dir, 'slow', slowModel(48), { config: `
+max_batch_size: 256
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 512 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 512 ] } ]
+` });
+  srv = await startServer({ modelRepositories: [repo.dir] });
+});
+after(async () => {
+  await srv.close();
+  repo.remove();
+});
+
+test('64 concurrent distinct requests each get their own answer (JSON and binary mixed)', async () => {
+  const n = 64;
+  const replies = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const batch = 1 + (i % 3);
+    const x = seededFloats(batch * IN, 1000 + i, 2);
+    const id = `req-${i}`;
+    if (i % 2 === 0) {
+      const r = await postJson(srv.base, '/v2/models/mlp/infer', { id, inputs: [{ name: 'input', datatype: 'FP32', shape: [batch, IN], data: [...x] }] });
+      return { i, x, batch, id, status: r.status, gotId: r.json.id, y: Float32Array.from(r.json.outputs?.[0]?.data ?? []) };
+    }
+    const { body, headers } = binaryBody({
+      id, inputs: [{ name: 'input', datatype: 'FP32', shape: [batch, IN], parameters: { binary_data_size: x.byteLength } }],
+      parameters: { binary_data_output: true },
+    }, [bytesOf(x)]);
+    const r = await call(srv.base, '/v2/models/mlp/infer', { body, headers });
+    const b = r.binary.slice();
+    return { i, x, batch, id, status: r.status, gotId: r.json.id, y: new Float32Array(b.buffer, 0, b.byteLength / 4) };
+  }));
+  for (const r of replies) {
+    assert.equal(r.status, 200, `request ${r.i}`);
+    assert.equal(r.gotId, r.id);
+    const want = MLP.reference(r.x, r.batch);
+    assert.equal(r.y.length, want.length, `request ${r.i}`);
+    for (let k = 0; k < want.length; k++) assert.ok(Math.abs(r.y[k] - want[k]) < 1e-4, `request ${r.i} element ${k}: ${r.y[k]} vs ${want[k]}`);
+  }
+});
+
+test('the event loop stays free: /v2/health/live answers while a slow model computes', async () => {
+  // Measure how long the slow request takes alone, then probe health while it runs again.
+  const x = seededFloats(256 * 512, 9, 1);
+  const { body, headers } = binaryBody({
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [256, 512], parameters: { binary_data_size: x.byteLength } }],
+    parameters: { binary_data_output: true },
+  }, [bytesOf(x)]);
+  const t0 = performance.now();
+  assert.equal((await call(srv.base, '/v2/models/slow/infer', { body, headers })).status, 200);
+  const alone = performance.now() - t0;
+
+  const agent = new Agent({ keepAlive: true });
+  const probe = () => new Promise<number>((resolve, reject) => {
+    const s = performance.now();
+    httpRequest(`${srv.base}/v2/health/live`, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(performance.now() - s));
+    }).on('error', reject).end();
+  });
+  await probe(); // open the probe's connection first
+  let done = false;
+  const slow = call(srv.base, '/v2/models/slow/infer', { body, headers }).then((r) => {
+    done = true;
+    return r;
+  });
+  const probes: number[] = [];
+  while (!done && probes.length < 200) probes.push(await probe());
+  const r = await slow;
+  agent.destroy();
+  assert.equal(r.status, 200);
+  // If compute ran on the event loop, no probe could be answered until the slow request finished: at most one
+  // probe would complete during it, taking about as long as the request. With workers, many complete, each quickly.
+  assert.ok(probes.length >= 3, `only ${probes.length} health probes answered during a ${alone.toFixed(0)} ms computation`);
+  const sorted = [...probes].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  assert.ok(median < alone / 2, `median probe ${median.toFixed(1)} ms vs ${alone.toFixed(1)} ms computation`);
+});
