@@ -7,7 +7,7 @@ import type { InstanceSpec } from '../../src/backends/backend.js';
 
 export interface TempModel {
   readonly path: string;
-  spec(overrides?: Partial<InstanceSpec> & { config?: Partial<ModelConfig> }): InstanceSpec;
+  spec(overrides?: Omit<Partial<InstanceSpec>, 'config'> & { config?: Partial<ModelConfig> }): InstanceSpec;
   remove(): void;
 }
 

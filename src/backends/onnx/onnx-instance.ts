@@ -13,7 +13,7 @@ import { packInputs, transferSize, unpackOutput } from './tensor-transfer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 
-/** How long unload waits for the worker to release its session before terminating it anyway. */
+/** How long unload waits for an idle worker to release its session before terminating it anyway. */
 const CLOSE_GRACE_MS = 2000;
 
 type State = 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -35,6 +35,11 @@ export class OnnxInstance implements ModelInstance {
   private nextId = 1;
   /** The instance's transfer buffer; undefined while the worker holds it (during a run) or before first use. */
   private buffer: ArrayBuffer | undefined;
+  /** Id of the run the worker is inside (its caller may already be rejected); unload waits for it. */
+  private busy: number | undefined;
+  private exited = false;
+  private unloading: Promise<void> | undefined;
+  private idle: (() => void) | undefined;
   private closed: (() => void) | undefined;
 
   private constructor(private readonly worker: Worker, spec: InstanceSpec, ready: Extract<FromWorker, { kind: 'ready' }>) {
@@ -99,6 +104,7 @@ export class OnnxInstance implements ModelInstance {
     const msg: ToWorker = { kind: 'run', id, buffer, inputs: wire, outputNames: [...outputNames] };
     return new Promise<ExecuteResult>((resolve, reject) => {
       this.pending = { id, packUs, resolve, reject };
+      this.busy = id;
       this.worker.postMessage(msg, [buffer]);
     });
   }
@@ -109,10 +115,14 @@ export class OnnxInstance implements ModelInstance {
       return;
     }
     if (msg.kind !== 'result' && msg.kind !== 'failed') return;
+    if (msg.id === this.busy) {
+      this.busy = undefined;
+      this.buffer = msg.buffer;
+      this.idle?.();
+    }
     const p = this.pending;
-    if (p === undefined || p.id !== msg.id) return;
+    if (p === undefined || p.id !== msg.id) return; // its caller was already rejected (unload)
     this.pending = undefined;
-    this.buffer = msg.buffer;
     if (msg.kind === 'failed') {
       p.reject(new InferenceError(msg.code, msg.message));
       return;
@@ -130,28 +140,37 @@ export class OnnxInstance implements ModelInstance {
     });
   }
 
-  /** The worker is gone or going: reject the in-flight run (never leave it hanging) and refuse later ones. */
+  /** The worker is gone: reject the in-flight run (never leave it hanging) and refuse later ones. */
   private fail(reason: string): void {
+    this.exited = true;
     if (this.state === 'READY') {
       this.state = 'UNAVAILABLE';
       this.reason = reason;
     }
+    this.busy = undefined;
+    this.idle?.();
     this.closed?.();
     const p = this.pending;
     this.pending = undefined;
     p?.reject(unavailable(`instance '${this.name}': ${this.reason}`));
   }
 
-  async unload(): Promise<void> {
-    if (this.state === 'UNLOADING') return;
-    const wasReady = this.state === 'READY' && this.pending === undefined;
+  unload(): Promise<void> {
+    this.unloading ??= this.shutDown();
+    return this.unloading;
+  }
+
+  private async shutDown(): Promise<void> {
     this.state = 'UNLOADING';
     this.reason = 'unloaded';
     const p = this.pending;
     this.pending = undefined;
     p?.reject(unavailable(`instance '${this.name}' was unloaded`));
-    if (wasReady) {
-      // An idle worker releases its session first; a busy one is inside session.run and only terminate helps.
+    // Never terminate a worker inside session.run: when the native run returns into a terminated thread,
+    // onnxruntime-node throws a C++ Napi::Error and the whole process aborts (seen with 1.30). So wait for the
+    // run to end (its caller is already rejected), let the worker release its session, then end it.
+    if (this.busy !== undefined) await new Promise<void>((resolve) => { this.idle = resolve; });
+    if (!this.exited) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, CLOSE_GRACE_MS);
         this.closed = () => { clearTimeout(timer); resolve(); };
