@@ -1,5 +1,5 @@
 /**
- * Writes the example models of examples/model_repository (run: `npm run examples`). Deterministic: the same
+ * Writes the example models of examples/model_repository (run: `npm run examples`, or with a folder argument). Deterministic: the same
  * bytes every run. Touches only the models it owns (mlp, multi_io) and the generated part of the README; the
  * sample answers in the README come from running each model in onnxruntime-node, checked against plain JS.
  */
@@ -9,7 +9,10 @@ import * as ort from 'onnxruntime-node';
 import { ONNX, writeOnnxModel } from '../src/onnx-proto/index.js';
 import { mlpModel } from '../test/fixtures/models.js';
 
-const repo = join(import.meta.dirname, '..', 'examples', 'model_repository');
+// An optional argument writes elsewhere (the test regenerates into a temp folder and compares).
+const repo = process.argv[2] ?? join(import.meta.dirname, '..', 'examples', 'model_repository');
+
+mkdirSync(repo, { recursive: true });
 
 function writeExample(name: string, bytes: Uint8Array, config?: string): void {
   const dir = join(repo, name);
