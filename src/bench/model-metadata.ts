@@ -1,0 +1,84 @@
+/**
+ * What the load generator asks the server before loading it: the v2 model metadata (inputs, datatypes, shapes) and,
+ * when the server has Triton's config extension, max_batch_size (whether the first dimension is the batch).
+ */
+import { InferenceError, invalidArgument, isDataType, type DataType } from '../core/index.js';
+
+export interface RemoteTensor {
+  readonly name: string;
+  readonly datatype: DataType;
+  /** -1 = variable. */
+  readonly shape: readonly number[];
+}
+
+export interface RemoteModel {
+  readonly name: string;
+  readonly versions: readonly string[];
+  readonly inputs: readonly RemoteTensor[];
+  readonly outputs: readonly RemoteTensor[];
+  /** From GET …/config when the server has it; undefined when it does not (then a leading -1 is the batch). */
+  readonly maxBatchSize: number | undefined;
+}
+
+export function modelPath(model: string, version: string): string {
+  const m = encodeURIComponent(model);
+  return version ? `/v2/models/${m}/versions/${encodeURIComponent(version)}` : `/v2/models/${m}`;
+}
+
+/** GET a JSON document; a clear InferenceError when the server is unreachable or answers an error. */
+export async function getJson(url: string, timeoutMs = 10_000): Promise<{ status: number; body: unknown }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new InferenceError('UNAVAILABLE', `cannot reach ${url}: ${cause}`, { cause: err });
+  }
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: keep the text for the error message.
+  }
+  return { status: res.status, body };
+}
+
+function serverMessage(body: unknown): string {
+  if (body && typeof body === 'object' && 'error' in body) return String((body as { error: unknown }).error);
+  return typeof body === 'string' ? body.slice(0, 200) : JSON.stringify(body).slice(0, 200);
+}
+
+function parseTensors(list: unknown, where: string): RemoteTensor[] {
+  if (!Array.isArray(list)) throw invalidArgument(`model metadata: ${where} is not a list`);
+  return list.map((t: { name?: unknown; datatype?: unknown; shape?: unknown }) => {
+    if (typeof t?.name !== 'string' || !isDataType(t.datatype) || !Array.isArray(t.shape)) {
+      throw invalidArgument(`model metadata: malformed ${where} entry ${JSON.stringify(t)}`);
+    }
+    return { name: t.name, datatype: t.datatype, shape: t.shape.map(Number) };
+  });
+}
+
+export async function fetchModel(baseUrl: string, model: string, version: string): Promise<RemoteModel> {
+  const path = modelPath(model, version);
+  const meta = await getJson(baseUrl + path);
+  if (meta.status === 404) throw new InferenceError('NOT_FOUND', `model '${model}' not found at ${baseUrl}: ${serverMessage(meta.body)}`);
+  if (meta.status !== 200) {
+    throw new InferenceError('UNAVAILABLE', `GET ${path} answered ${meta.status}: ${serverMessage(meta.body)}`);
+  }
+  const b = meta.body as { name?: unknown; versions?: unknown; inputs?: unknown; outputs?: unknown };
+  const inputs = parseTensors(b.inputs, 'inputs');
+  const outputs = parseTensors(b.outputs ?? [], 'outputs');
+  let maxBatchSize: number | undefined;
+  const config = await getJson(`${baseUrl}/v2/models/${encodeURIComponent(model)}/config`).catch(() => undefined);
+  if (config?.status === 200 && typeof (config.body as { max_batch_size?: unknown }).max_batch_size === 'number') {
+    maxBatchSize = (config.body as { max_batch_size: number }).max_batch_size;
+  }
+  return {
+    name: typeof b.name === 'string' ? b.name : model,
+    versions: Array.isArray(b.versions) ? b.versions.map(String) : [],
+    inputs,
+    outputs,
+    maxBatchSize,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * A whole bench run: read the model's metadata, build and pre-encode the requests, check that the server accepts
+ * one, then measure each load step in turn.
+ */
+import { InferenceError, elementCount } from '../core/index.js';
+import { Http1Connection, type ConnectionTarget, type HttpResult } from './http1-connection.js';
+import { ClosedLoopDriver, OpenLoopDriver, type LoadDriver } from './load-driver.js';
+import { measureStep, type StepProgress } from './measure-step.js';
+import { fetchModel, modelPath, type RemoteModel } from './model-metadata.js';
+import type { BenchOptions } from './options.js';
+import type { BenchReport, StepResult } from './report.js';
+import { encodeInferBody, encodeInferRequest } from './request-body.js';
+import { ResponseChecker, decodeInferResponse } from './response-check.js';
+import { scrapeCounters } from './server-metrics.js';
+import { synthesizeInputs } from './synthetic-inputs.js';
+
+/** Distinct random input sets rotated through the load (answers are checked per set). */
+const INPUT_SETS = 8;
+/** Every 64th successful response is decoded and compared with its set's first answer. */
+const CHECK_EVERY = 64;
+
+export interface BenchHooks {
+  readonly onProgress?: (p: StepProgress) => void;
+  readonly onStep?: (step: StepResult) => void;
+  /** Called once the target is known, before the first step. */
+  readonly onStart?: (model: RemoteModel) => void;
+}
+
+export function targetOf(url: string): ConnectionTarget {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+}
+
+function sendOnce(target: ConnectionTarget, request: Buffer): Promise<HttpResult> {
+  const conn = new Http1Connection(target);
+  return new Promise<HttpResult>((resolve) => conn.send(request, resolve)).finally(() => conn.close());
+}
+
+/** One request before the load: a server that refuses it would only produce a table of errors. */
+async function probe(target: ConnectionTarget, request: Buffer, url: string): Promise<void> {
+  const r = await sendOnce(target, request);
+  if (r.status === 0) throw new InferenceError('UNAVAILABLE', `cannot reach ${url}: ${r.networkError}`);
+  if (r.status !== 200) {
+    const text = Buffer.concat(r.body as Buffer[]).toString('utf8').slice(0, 500);
+    throw new InferenceError('INVALID_ARGUMENT', `the server refused the first request (HTTP ${r.status}): ${text}`);
+  }
+  try {
+    decodeInferResponse(r);
+  } catch (err) {
+    throw new InferenceError('INVALID_ARGUMENT', `the server's answer is not a v2 infer response: ${(err as Error).message}`);
+  }
+}
+
+export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const model = await fetchModel(options.url, options.model, options.modelVersion);
+  const sets = synthesizeInputs(model, options, INPUT_SETS);
+  const path = `${modelPath(options.model, options.modelVersion)}/infer`;
+  const requests = sets.map((inputs) => encodeInferRequest(options.url, path, encodeInferBody(inputs, options.protocolFormat)));
+  const target = targetOf(options.url);
+  await probe(target, requests[0], options.url);
+  hooks.onStart?.(model);
+
+  const checker = new ResponseChecker(requests.length, CHECK_EVERY);
+  const scrape = options.metricsUrl
+    ? () => scrapeCounters(options.metricsUrl, model.name, options.modelVersion)
+    : undefined;
+  const steps: StepResult[] = [];
+  for (const level of options.load.levels) {
+    const driver: LoadDriver = options.load.mode === 'concurrency'
+      ? new ClosedLoopDriver(target, requests, level)
+      : new OpenLoopDriver(target, requests, level, options.load.distribution, options.maxConnections);
+    let step: StepResult;
+    try {
+      step = await measureStep(driver, {
+        mode: options.load.mode,
+        level,
+        batchSize: options.batchSize,
+        warmupMs: options.warmupMs,
+        intervalMs: options.measurementIntervalMs,
+        stabilityPercentage: options.stabilityPercentage,
+        maxTrials: options.maxTrials,
+      }, { scrape, onProgress: hooks.onProgress, checker });
+    } finally {
+      await driver.stop(Math.max(2000, options.measurementIntervalMs));
+    }
+    steps.push(step);
+    hooks.onStep?.(step);
+  }
+
+  const inputShapes: Record<string, readonly number[]> = {};
+  for (const t of sets[0]) inputShapes[t.name] = t.shape;
+  return {
+    tool: 'autoglm bench',
+    startedAt,
+    target: {
+      url: options.url,
+      model: options.model,
+      version: options.modelVersion,
+      protocolFormat: options.protocolFormat,
+      batchSize: options.batchSize,
+      inputShapes,
+      requestBytes: requests[0].length,
+    },
+    mode: options.load.mode,
+    ...(options.load.mode === 'rate' ? { distribution: options.load.distribution } : {}),
+    measurementIntervalMs: options.measurementIntervalMs,
+    stabilityPercentage: options.stabilityPercentage,
+    maxTrials: options.maxTrials,
+    steps,
+    note: `elements per request: ${sets[0].reduce((n, t) => n + elementCount(t.shape), 0)}`,
+  };
+}

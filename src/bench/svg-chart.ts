@@ -1,0 +1,94 @@
+/**
+ * A small line chart as inline SVG (no scripts, no network): axes with round ticks, one polyline per series, one
+ * circle per point carrying its values in data-* attributes (so a test, or a reader's devtools, can check the
+ * chart against the JSON) and a <title> tooltip.
+ */
+
+export interface ChartPoint {
+  readonly x: number;
+  readonly y: number;
+  /** Tooltip text. */
+  readonly label: string;
+  /** Extra data-* attributes (name without the prefix → value). */
+  readonly data?: Readonly<Record<string, string | number>>;
+}
+
+export interface ChartSeries {
+  readonly name: string;
+  readonly points: readonly ChartPoint[];
+}
+
+export interface ChartSpec {
+  readonly id: string;
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly series: readonly ChartSeries[];
+  /** Category names for x (points' x are indexes 0..n-1). */
+  readonly xCategories?: readonly string[];
+}
+
+const W = 640;
+const H = 360;
+const M = { left: 64, right: 16, top: 32, bottom: 48 };
+export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Round tick values covering [0, max] (1-2-5 steps). */
+export function niceTicks(max: number, target = 5): number[] {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / target;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let v = 0; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  if (ticks[ticks.length - 1] < max) ticks.push(Number((ticks[ticks.length - 1] + step).toPrecision(12)));
+  return ticks;
+}
+
+const fmt = (v: number) => (Math.abs(v) >= 1000 ? v.toLocaleString('en-US', { maximumFractionDigits: 0 }) : String(Number(v.toPrecision(4))));
+
+export function renderChart(spec: ChartSpec): string {
+  const all = spec.series.flatMap((s) => s.points);
+  const cats = spec.xCategories;
+  const xTicks = cats ? cats.map((_, i) => i) : niceTicks(Math.max(0, ...all.map((p) => p.x)));
+  const yTicks = niceTicks(Math.max(0, ...all.map((p) => p.y)));
+  const xMax = cats ? Math.max(1, cats.length - 1) : xTicks[xTicks.length - 1];
+  const yMax = yTicks[yTicks.length - 1];
+  const pw = W - M.left - M.right;
+  const ph = H - M.top - M.bottom;
+  const sx = (x: number) => M.left + (cats && cats.length === 1 ? pw / 2 : (x / xMax) * pw);
+  const sy = (y: number) => M.top + ph - (y / yMax) * ph;
+  const out: string[] = [];
+  out.push(`<svg id="${escapeXml(spec.id)}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}">`);
+  out.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="chart-title">${escapeXml(spec.title)}</text>`);
+  for (const t of yTicks) {
+    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${sy(t)}" y2="${sy(t)}" class="grid"/>`);
+    out.push(`<text x="${M.left - 6}" y="${sy(t) + 4}" text-anchor="end" class="tick">${fmt(t)}</text>`);
+  }
+  for (const t of xTicks) {
+    out.push(`<text x="${sx(t)}" y="${H - M.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(cats ? cats[t] : fmt(t))}</text>`);
+  }
+  out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${sy(0)}" y2="${sy(0)}" class="axis"/>`);
+  out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" class="axis"/>`);
+  out.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel)}</text>`);
+  out.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel)}</text>`);
+  spec.series.forEach((s, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    const pts = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
+    out.push(`<g class="series" data-series="${escapeXml(s.name)}">`);
+    if (s.points.length > 1) out.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    for (const p of s.points) {
+      const attrs = Object.entries(p.data ?? {}).map(([k, v]) => ` data-${k}="${escapeXml(String(v))}"`).join('');
+      out.push(`<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4" fill="${color}" data-x="${p.x}" data-y="${p.y}"${attrs}><title>${escapeXml(p.label)}</title></circle>`);
+    }
+    out.push('</g>');
+    out.push(`<rect x="${M.left + 8}" y="${M.top + 4 + i * 16}" width="10" height="10" fill="${color}"/>`);
+    out.push(`<text x="${M.left + 22}" y="${M.top + 13 + i * 16}" class="legend">${escapeXml(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
