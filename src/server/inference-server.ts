@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import {
@@ -14,6 +14,7 @@ import type {
 import { ManagedModel, type ModelVersion } from './model-version.js';
 import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
 import { validateRequest } from './validate-request.js';
+import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
 import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
 
@@ -52,6 +53,7 @@ export class InferenceServer implements InferenceService {
       defaultMaxBatchSize: options.defaultMaxBatchSize,
       backends,
       onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
+      schedulerContext: { service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version) },
     });
   }
 
@@ -66,8 +68,29 @@ export class InferenceServer implements InferenceService {
       // A name in two repositories is listed once, unavailable with the reason (Triton refuses such a model too).
       if (!server.models.has(f.name)) server.models.set(f.name, m);
     }
-    await Promise.all([...server.models.values()].map((m) => server.loadOne(m)));
+    // Models that run on other models (ensembles) load after those, so their plans can look the others up.
+    const all = [...server.models.values()];
+    const composite = all.filter((m) => server.isComposite(m));
+    await Promise.all(all.filter((m) => !composite.includes(m)).map((m) => server.loadOne(m)));
+    await Promise.all(composite.map((m) => server.loadOne(m)));
     return server;
+  }
+
+  /** Whether a model's config.pbtxt names a composite platform (read cheaply, before its config is loaded). */
+  private isComposite(m: ManagedModel): boolean {
+    try {
+      const text = readFileSync(join(m.modelDir, 'config.pbtxt'), 'utf8');
+      return [...COMPOSITE_PLATFORMS].some((p) => new RegExp(`platform\\s*:\\s*"${p}"`).test(text));
+    } catch {
+      return false;
+    }
+  }
+
+  private lookupConfig(model: string, version: number): Readonly<ModelConfig> | undefined {
+    const m = this.models.get(model);
+    if (!m?.config) return undefined;
+    if (version === -1) return m.sortedVersions().some((v) => v.state === 'READY') ? m.config : undefined;
+    return m.versions.get(String(version))?.state === 'READY' ? m.config : undefined;
   }
 
   private async loadOne(m: ManagedModel): Promise<void> {

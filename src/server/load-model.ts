@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type ModelConfig, dataTypeInfo, fromConfigName } from '../core/index.js';
 import type { Backend, InstanceSpec, ModelInstance } from '../backends/backend.js';
 import { loadModelConfig, selectVersions, modelFilePath, scanModel } from '../repository/index.js';
-import { createScheduler } from './scheduler-factory.js';
+import { COMPOSITE_PLATFORMS, createScheduler, type SchedulerContext } from './scheduler-factory.js';
 import { compileRequestSpec } from './validate-request.js';
 import { type ManagedModel, ModelVersion } from './model-version.js';
 import type { ModelMetadata, TensorMetadata } from './service.js';
@@ -16,6 +16,7 @@ export interface LoadOptions {
   readonly onWarning?: (model: string, warning: string) => void;
   /** Cores to split among one version's instances. */
   readonly cores?: number;
+  readonly schedulerContext: SchedulerContext;
 }
 
 function reasonOf(err: unknown): string {
@@ -71,6 +72,12 @@ export function planInstances(config: Readonly<ModelConfig>): Array<Pick<Instanc
 }
 
 async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<ModelConfig>, opts: LoadOptions): Promise<void> {
+  if (COMPOSITE_PLATFORMS.has(config.platform)) {
+    v.spec = compileRequestSpec(config);
+    v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances: [] }, opts.schedulerContext);
+    v.state = 'READY';
+    return;
+  }
   const backendName = backendNameOf(config);
   const backend = opts.backends.get(backendName);
   if (!backend) throw new Error(`no backend '${backendName}' (platform '${config.platform}') is available`);
@@ -93,7 +100,7 @@ async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<Mo
   }
   v.instances = instances;
   v.spec = compileRequestSpec(config);
-  v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances });
+  v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances }, opts.schedulerContext);
   v.state = 'READY';
 }
 

@@ -1,10 +1,23 @@
+import type { ModelConfig } from '../core/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { DirectScheduler, type SchedulerModel } from '../scheduler/direct-scheduler.js';
+import type { InferenceService } from './service.js';
+
+/** What a scheduler may need of the server besides its own model. */
+export interface SchedulerContext {
+  /** The server's front door (an ensemble runs its steps as ordinary requests through it). */
+  readonly service: InferenceService;
+  /** A loaded model's config (version -1 = newest ready), for plans that refer to other models. */
+  readonly lookupConfig: (model: string, version: number) => Readonly<ModelConfig> | undefined;
+}
+
+/** Platforms whose models run on other models, with no instances of their own; they load after the others. */
+export const COMPOSITE_PLATFORMS: ReadonlySet<string> = new Set(['ensemble']);
 
 /**
- * The one place where a model version's Scheduler is constructed. Batching schedulers (src/scheduler) and pipeline
- * (ensemble) schedulers (src/pipeline) plug in here, chosen by the model's platform and config.
+ * The one place where a model version's Scheduler is constructed, chosen by platform and config. Batching
+ * schedulers (src/scheduler) and the ensemble scheduler (src/pipeline) plug in here.
  */
-export function createScheduler(model: SchedulerModel): Scheduler {
+export function createScheduler(model: SchedulerModel, _ctx: SchedulerContext): Scheduler {
   return new DirectScheduler(model);
 }
