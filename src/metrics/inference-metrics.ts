@@ -1,0 +1,96 @@
+import { type CounterChild, type GaugeChild, type HistogramChild, MetricsRegistry, exponentialBuckets } from './registry.js';
+
+/** Why a request failed, as Triton's nv_inference_request_failure `reason` label says it. */
+export type FailureReason = 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
+const REASONS: readonly FailureReason[] = ['REJECTED', 'CANCELED', 'BACKEND', 'OTHER'];
+
+/** One model version's metric children, created at load; the scheduler records into these fields directly. */
+export interface ModelMetrics {
+  readonly success: CounterChild;
+  readonly failure: Readonly<Record<FailureReason, CounterChild>>;
+  /** Inferences (rows along the batch dimension), as Triton counts them. */
+  readonly inferenceCount: CounterChild;
+  /** Model executions (batches). */
+  readonly execCount: CounterChild;
+  readonly requestDurationUs: CounterChild;
+  readonly queueDurationUs: CounterChild;
+  readonly computeInputUs: CounterChild;
+  readonly computeInferUs: CounterChild;
+  readonly computeOutputUs: CounterChild;
+  readonly pending: GaugeChild;
+  readonly requestLatencyUs: HistogramChild;
+  readonly queueLatencyUs: HistogramChild;
+  readonly batchSize: HistogramChild;
+  readonly rejectedQueueFull: CounterChild;
+  readonly deadlineExceeded: CounterChild;
+}
+
+/**
+ * The server's metrics: Triton's names (nv_inference_*, labels model and version) where Triton has one, and
+ * autoglm_* for histograms and scheduler events Triton does not export. One instance per server.
+ */
+export class InferenceMetrics {
+  readonly registry: MetricsRegistry;
+  private readonly m;
+
+  constructor(registry = new MetricsRegistry()) {
+    this.registry = registry;
+    const r = registry;
+    const mv = ['model', 'version'];
+    this.m = {
+      success: r.counter('nv_inference_request_success', 'Number of successful inference requests, all batch sizes', mv),
+      failure: r.counter('nv_inference_request_failure', 'Number of failed inference requests, all batch sizes', [...mv, 'reason']),
+      count: r.counter('nv_inference_count', 'Number of inferences performed (a batch of n counts n)', mv),
+      exec: r.counter('nv_inference_exec_count', 'Number of model executions performed (batches)', mv),
+      reqDur: r.counter('nv_inference_request_duration_us', 'Cumulative inference request duration in microseconds', mv),
+      queueDur: r.counter('nv_inference_queue_duration_us', 'Cumulative inference queuing duration in microseconds', mv),
+      inDur: r.counter('nv_inference_compute_input_duration_us', 'Cumulative compute input duration in microseconds', mv),
+      inferDur: r.counter('nv_inference_compute_infer_duration_us', 'Cumulative compute inference duration in microseconds', mv),
+      outDur: r.counter('nv_inference_compute_output_duration_us', 'Cumulative inference compute output duration in microseconds', mv),
+      pending: r.gauge('nv_inference_pending_request_count', 'Instantaneous number of pending requests awaiting execution per-model', mv),
+      latency: r.histogram('autoglm_request_duration_us', 'Request duration from enqueue to response, microseconds', mv,
+        exponentialBuckets(100, 2, 18)),
+      queueLat: r.histogram('autoglm_queue_duration_us', 'Time a request waited in the queue, microseconds', mv,
+        exponentialBuckets(10, 2, 20)),
+      batch: r.histogram('autoglm_batch_size', 'Rows per model execution', mv, exponentialBuckets(1, 2, 14)),
+      rejected: r.counter('autoglm_rejected_requests', 'Requests refused at admission (queue full or predicted wait past deadline)', mv),
+      deadline: r.counter('autoglm_deadline_exceeded', 'Requests answered DEADLINE_EXCEEDED without running', mv),
+    };
+  }
+
+  /** Creates (or returns) a model version's children. Call at load time. */
+  forModel(model: string, version: string): ModelMetrics {
+    const m = this.m;
+    const failure = {} as Record<FailureReason, CounterChild>;
+    for (const r of REASONS) failure[r] = m.failure.labels(model, version, r);
+    return Object.freeze({
+      success: m.success.labels(model, version),
+      failure: Object.freeze(failure),
+      inferenceCount: m.count.labels(model, version),
+      execCount: m.exec.labels(model, version),
+      requestDurationUs: m.reqDur.labels(model, version),
+      queueDurationUs: m.queueDur.labels(model, version),
+      computeInputUs: m.inDur.labels(model, version),
+      computeInferUs: m.inferDur.labels(model, version),
+      computeOutputUs: m.outDur.labels(model, version),
+      pending: m.pending.labels(model, version),
+      requestLatencyUs: m.latency.labels(model, version),
+      queueLatencyUs: m.queueLat.labels(model, version),
+      batchSize: m.batch.labels(model, version),
+      rejectedQueueFull: m.rejected.labels(model, version),
+      deadlineExceeded: m.deadline.labels(model, version),
+    });
+  }
+
+  /** Drops a model version's series (after unload). */
+  removeModel(model: string, version: string): void {
+    for (const metric of Object.values(this.m)) {
+      if (metric === this.m.failure) for (const r of REASONS) metric.remove(model, version, r);
+      else metric.remove(model, version);
+    }
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

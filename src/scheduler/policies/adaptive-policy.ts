@@ -1,0 +1,98 @@
+import type { BatchDecision, BatchPolicy, QueueState } from '../batch-policy.js';
+import { ServiceTimeModel } from '../service-time-model.js';
+import { ArrivalRate } from '../arrival-rate.js';
+
+export interface AdaptivePolicyOptions {
+  readonly maxBatchSize: number;
+  /** No request waits (for batching) past arrival + this, less its predicted compute time. Default: no target. */
+  readonly latencyTargetUs?: number;
+  /** Triton's max_queue_delay_microseconds as an upper bound on waiting (absent or 0 = no extra bound). */
+  readonly maxQueueDelayUs?: number;
+  /** Triton's preferred_batch_size: the largest one caps the batch. */
+  readonly preferredBatchSizes?: readonly number[];
+  /** Arrival-rate time constant (µs). */
+  readonly rateTauUs?: number;
+  /** Per-row costs within this fraction of the best count as "no better" when finding the knee. */
+  readonly kneeTolerance?: number;
+}
+
+/**
+ * Adaptive batching (docs/scheduling.md). Learns t(b) from observed batches and the arrival rate λ online, then:
+ * - dispatch at once when nothing is known, when arrivals are slow, or when the batch already reaches the knee (the
+ *   size past which rows stop getting cheaper — a model that gains nothing from batching has its knee at 1);
+ * - otherwise, when batches of the current size cannot keep up with arrivals (utilization λ·t(n)/n / instances ≥ 1),
+ *   wait for the smallest size k that can, but never longer than one predicted batch time counted from the oldest
+ *   request's arrival, never so long that a queued request's deadline or the latency target would be missed, and
+ *   never past max_queue_delay_microseconds when configured.
+ */
+export class AdaptivePolicy implements BatchPolicy {
+  readonly name = 'adaptive';
+  private readonly times: ServiceTimeModel;
+  private readonly rate: ArrivalRate;
+  private readonly maxBatch: number;
+  private readonly latencyTargetUs: number;
+  private readonly delayBoundUs: number;
+
+  constructor(o: AdaptivePolicyOptions) {
+    const preferred = (o.preferredBatchSizes ?? []).filter((s) => s >= 1 && s <= o.maxBatchSize);
+    this.maxBatch = preferred.length > 0 ? Math.max(...preferred) : o.maxBatchSize;
+    this.times = new ServiceTimeModel(o.maxBatchSize, 0.2, o.kneeTolerance ?? 0.05);
+    this.rate = new ArrivalRate(o.rateTauUs ?? 50_000);
+    this.latencyTargetUs = o.latencyTargetUs && o.latencyTargetUs > 0 ? o.latencyTargetUs : Infinity;
+    this.delayBoundUs = o.maxQueueDelayUs && o.maxQueueDelayUs > 0 ? o.maxQueueDelayUs : Infinity;
+  }
+
+  /** The batch size the policy will not exceed now (knee of the observed curve, bounded by the config). */
+  cap(): number {
+    const knee = this.times.knee();
+    return knee === 0 ? this.maxBatch : Math.min(this.maxBatch, knee);
+  }
+
+  decide(q: QueueState, nowUs: number): BatchDecision {
+    const n = Math.min(q.queuedRows, this.maxBatch);
+    const cap = Math.max(this.cap(), q.headRows);
+    if (n >= cap) return { dispatch: cap };
+    const lambda = this.rate.rate(nowUs);
+    const tn = this.times.predict(n);
+    if (lambda <= 0 || tn <= 0) return { dispatch: n };
+    const instances = Math.max(1, q.instances);
+    if ((lambda * tn) / n / instances < 1) return { dispatch: n };
+    // Smallest k in (n, cap] whose batches keep up with arrivals; cap when none does.
+    let k = cap;
+    for (let b = n + 1; b < cap; b++) {
+      if ((lambda * this.times.predict(b)) / b / instances < 1) { k = b; break; }
+    }
+    const tk = this.times.predict(k);
+    const until = Math.min(
+      nowUs + (k - n) / lambda,
+      q.oldestArrivalUs + tk,
+      q.oldestArrivalUs + this.delayBoundUs,
+      q.oldestArrivalUs + this.latencyTargetUs - tk,
+      q.earliestDeadlineUs - tk,
+    );
+    return until > nowUs ? { waitUntil: until } : { dispatch: n };
+  }
+
+  observeArrival(rows: number, nowUs: number): void {
+    this.rate.observe(rows, nowUs);
+  }
+
+  observeBatch(rows: number, computeUs: number): void {
+    this.times.observe(rows, computeUs);
+  }
+
+  predictComputeUs(rows: number): number {
+    return this.times.predict(rows);
+  }
+
+  predictThroughput(instances: number): number {
+    const b = this.cap();
+    const t = this.times.predict(b);
+    return t > 0 ? (instances * b) / t : 0;
+  }
+
+  /** Current estimates, for logs and docs. */
+  snapshot(nowUs: number): { lambdaPerSec: number; cap: number; fit: { alpha: number; beta: number } | undefined } {
+    return { lambdaPerSec: this.rate.rate(nowUs) * 1e6, cap: this.cap(), fit: this.times.fit() };
+  }
+}
