@@ -45,8 +45,11 @@ export class EnsembleConfigError extends Error {
   }
 }
 
-/** The config of a step's model, or undefined when the server has no such model (version). */
-export type ModelLookup = (model: string, version: number) => Readonly<ModelConfig> | undefined;
+/**
+ * The config of a step's model version (-1 = latest ready), or why it cannot be used, as the end of a sentence
+ * that starts with the model's name: e.g. 'is not in the repository', 'is not ready (UNAVAILABLE: …)'.
+ */
+export type ModelLookup = (model: string, version: number) => Readonly<ModelConfig> | string;
 
 interface TensorType {
   readonly datatype: DataType;
@@ -85,11 +88,11 @@ export function planEnsemble(config: Readonly<ModelConfig>, lookup: ModelLookup)
   stepsCfg.forEach((s, index) => {
     const label = `step ${index + 1} (${s.model_name})`;
     if (s.model_name === name) fail(`${label} runs the ensemble itself`);
-    const mc = lookup(s.model_name, s.model_version);
-    if (!mc) {
-      fail(`${label}: model '${s.model_name}'${s.model_version >= 0 ? ` version ${s.model_version}` : ''} is not in the repository`);
+    const found = lookup(s.model_name, s.model_version);
+    if (typeof found === 'string') {
+      fail(`${label}: model '${s.model_name}'${s.model_version >= 0 ? ` version ${s.model_version}` : ''} ${found}`);
     }
-    const m = mc!;
+    const m = found as Readonly<ModelConfig>;
     if (config.max_batch_size > 0 && m.max_batch_size > 0 && m.max_batch_size < config.max_batch_size) {
       fail(`${label}: max_batch_size ${m.max_batch_size} is below the ensemble's ${config.max_batch_size}`);
     }

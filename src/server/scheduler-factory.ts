@@ -1,6 +1,7 @@
 import type { ModelConfig } from '../core/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { DirectScheduler, type SchedulerModel } from '../scheduler/direct-scheduler.js';
+import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
 import type { InferenceService } from './service.js';
 
 /** What a scheduler may need of the server besides its own model. */
@@ -18,6 +19,11 @@ export const COMPOSITE_PLATFORMS: ReadonlySet<string> = new Set(['ensemble']);
  * The one place where a model version's Scheduler is constructed, chosen by platform and config. Batching
  * schedulers (src/scheduler) and the ensemble scheduler (src/pipeline) plug in here.
  */
-export function createScheduler(model: SchedulerModel, _ctx: SchedulerContext): Scheduler {
+export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): Scheduler {
+  if (model.config.platform === 'ensemble') {
+    // Throws EnsembleConfigError, naming the step, when the graph does not hold together.
+    const plan = planEnsemble(model.config, (m, v) => ctx.lookupConfig(m, v) ?? 'is not loaded (not in the repository, or it failed to load)');
+    return new EnsembleScheduler({ plan, version: model.version, service: ctx.service });
+  }
   return new DirectScheduler(model);
 }

@@ -14,7 +14,7 @@ const models = new Map<string, ModelConfig>([
   ['net_unbatched', modelConfig({ name: 'net_unbatched', max_batch_size: 0, input: [tc('x', 'TYPE_FP32', [4])], output: [tc('y', 'TYPE_FP32', [2])] })],
   ['small', modelConfig({ name: 'small', max_batch_size: 2, input: [tc('x', 'TYPE_FP32', [4])], output: [tc('y', 'TYPE_FP32', [2])] })],
 ]);
-const lookup = (name: string, version: number) => (version === -1 || version === 1 ? models.get(name) : undefined);
+const lookup = (name: string, version: number) => (version === -1 || version === 1 ? models.get(name) : undefined) ?? 'is not in the repository';
 
 const step = (model_name: string, input_map: Record<string, string>, output_map: Record<string, string>, model_version = -1): EnsembleStep =>
   ({ model_name, model_version, input_map, output_map });
@@ -90,8 +90,8 @@ test('a cycle is named by the steps on it, not the steps waiting for it', () => 
     step('b', { x: 'mid' }, { y: 'logits', loop: 'back' }),
     step('post', { y: 'logits' }, { label: 'label' }),
   ];
-  assert.throws(() => planEnsemble(ensemble(steps), (n) => m.get(n)), /step 1 \(a\), step 2 \(b\) form a cycle/);
-  assert.throws(() => planEnsemble(ensemble(steps), (n) => m.get(n)), (e: Error) => !e.message.includes('step 3'));
+  assert.throws(() => planEnsemble(ensemble(steps), (n) => m.get(n) ?? 'is not in the repository'), /step 1 \(a\), step 2 \(b\) form a cycle/);
+  assert.throws(() => planEnsemble(ensemble(steps), (n) => m.get(n) ?? 'is not in the repository'), (e: Error) => !e.message.includes('step 3'));
 });
 
 test('a diamond (two branches joining) plans with the join last', () => {
@@ -103,7 +103,7 @@ test('a diamond (two branches joining) plans with the join last', () => {
     step('pre', { raw: 'image' }, { feats: 'f' }),
     step('net', { x: 'f' }, { y: 'y2' }),
   ];
-  const plan = planEnsemble(ensemble(steps), (n) => m.get(n));
+  const plan = planEnsemble(ensemble(steps), (n) => m.get(n) ?? 'is not in the repository');
   const order = plan.steps.map((s) => s.label);
   assert.equal(order[0], 'step 3 (pre)');
   assert.equal(order[3], 'step 1 (join)');
