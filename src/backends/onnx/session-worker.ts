@@ -11,59 +11,71 @@ import { classifyRunError, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
 import type { FromWorker, ToWorker, WireOutput, WorkerInit } from './worker-protocol.js';
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
-let session: ort.InferenceSession;
-try {
-  session = await ort.InferenceSession.create(init.modelPath, init.options);
-} catch (err) {
-  post({ kind: 'loadFailed', message: explainLoadError(err instanceof Error ? err.message : String(err)) });
-  process.exit(0);
-}
-const inputNames = new Set(session.inputNames);
-const outputNames = new Set(session.outputNames);
+const quoted = (names: Set<string>): string => [...names].map((n) => `'${n}'`).join(', ');
 
-function describe(names: Set<string>): string {
-  return [...names].map((n) => `'${n}'`).join(', ');
-}
+class SessionHost {
+  private readonly inputNames: Set<string>;
+  private readonly outputNames: Set<string>;
 
-async function run(msg: Extract<ToWorker, { kind: 'run' }>): Promise<void> {
-  const { id, buffer } = msg;
-  try {
-    const t0 = performance.now();
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const w of msg.inputs) {
-      if (!inputNames.has(w.name)) throw invalidArgument(`model has no input '${w.name}' (inputs: ${describe(inputNames)})`);
-      feeds[w.name] = toOrtTensor(buffer, w);
-    }
-    for (const name of msg.outputNames) {
-      if (!outputNames.has(name)) throw invalidArgument(`model has no output '${name}' (outputs: ${describe(outputNames)})`);
-    }
-    const t1 = performance.now();
-    const results = msg.outputNames.length > 0 ? await session.run(feeds, [...msg.outputNames]) : {};
-    const t2 = performance.now();
-    const outputs: WireOutput[] = msg.outputNames.map((name) => fromOrtTensor(name, results[name]));
-    const transfer = new Set<ArrayBuffer>([buffer]);
-    for (const o of outputs) transfer.add(o.buffer);
-    const t3 = performance.now();
-    const timing = { inputUs: (t1 - t0) * 1000, inferUs: (t2 - t1) * 1000, outputUs: (t3 - t2) * 1000 };
-    post({ kind: 'result', id, buffer, outputs, timing }, [...transfer]);
-  } catch (err) {
-    const e = classifyRunError(err);
-    post({ kind: 'failed', id, buffer, code: e.code, message: e.message }, [buffer]);
+  constructor(private readonly session: ort.InferenceSession) {
+    this.inputNames = new Set(session.inputNames);
+    this.outputNames = new Set(session.outputNames);
   }
-}
 
-port.on('message', (msg: ToWorker) => {
-  if (msg.kind === 'run') {
-    void run(msg);
-  } else if (msg.kind === 'close') {
-    void session.release().finally(() => {
+  async run(msg: Extract<ToWorker, { kind: 'run' }>): Promise<void> {
+    const { id, buffer } = msg;
+    try {
+      const t0 = performance.now();
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const w of msg.inputs) {
+        if (!this.inputNames.has(w.name)) throw invalidArgument(`model has no input '${w.name}' (inputs: ${quoted(this.inputNames)})`);
+        feeds[w.name] = toOrtTensor(buffer, w);
+      }
+      for (const name of msg.outputNames) {
+        if (!this.outputNames.has(name)) throw invalidArgument(`model has no output '${name}' (outputs: ${quoted(this.outputNames)})`);
+      }
+      const t1 = performance.now();
+      const results = msg.outputNames.length > 0 ? await this.session.run(feeds, [...msg.outputNames]) : {};
+      const t2 = performance.now();
+      const outputs: WireOutput[] = msg.outputNames.map((name) => fromOrtTensor(name, results[name]));
+      const transfer = new Set<ArrayBuffer>([buffer]);
+      for (const o of outputs) transfer.add(o.buffer);
+      const t3 = performance.now();
+      const timing = { inputUs: (t1 - t0) * 1000, inferUs: (t2 - t1) * 1000, outputUs: (t3 - t2) * 1000 };
+      post({ kind: 'result', id, buffer, outputs, timing }, [...transfer]);
+    } catch (err) {
+      const e = classifyRunError(err);
+      post({ kind: 'failed', id, buffer, code: e.code, message: e.message }, [buffer]);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.session.release();
+    } finally {
       post({ kind: 'closed' });
       port.close();
-    });
+    }
   }
-});
+}
 
-post({ kind: 'ready', inputNames: session.inputNames, outputNames: session.outputNames });
+async function start(init: WorkerInit): Promise<void> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(init.modelPath, init.options);
+  } catch (err) {
+    post({ kind: 'loadFailed', message: explainLoadError(err instanceof Error ? err.message : String(err)) });
+    port.close(); // nothing keeps the worker alive now: it ends once the message is out
+    return;
+  }
+  const host = new SessionHost(session);
+  port.on('message', (msg: ToWorker) => {
+    if (msg.kind === 'run') void host.run(msg);
+    else if (msg.kind === 'close') void host.close();
+  });
+  post({ kind: 'ready', inputNames: session.inputNames, outputNames: session.outputNames });
+}
+
+await start(workerData as WorkerInit);
