@@ -20,6 +20,7 @@ function throughputLatencyChart(reports: readonly BenchReport[]): string {
     points: r.steps.map((s) => ({
       x: Number(s.throughput.toFixed(1)),
       y: ms(s.latency.p99Us),
+      tag: String(s.level),
       label: `${seriesName(r)} — ${s.mode} ${s.level}: ${s.throughput.toFixed(1)} req/s, p99 ${ms(s.latency.p99Us)} ms`,
       data: { level: s.level, throughput: s.throughput, 'p99-us': s.latency.p99Us },
     })),
@@ -75,7 +76,7 @@ table.steps th, table.steps td { border: 1px solid #ccc; padding: 3px 7px; text-
 table.steps th { background: #eee; }
 svg.chart { display: block; margin: 12px 0; background: #fff; border: 1px solid #ddd; }
 svg .grid { stroke: #eee; } svg .axis { stroke: #555; }
-svg .tick, svg .legend { font-size: 11px; fill: #444; } svg .axis-label { font-size: 12px; fill: #222; }
+svg .tick, svg .legend, svg .tag { font-size: 11px; fill: #444; } svg .axis-label { font-size: 12px; fill: #222; }
 svg .chart-title { font-size: 14px; font-weight: 600; fill: #222; }
 `;
 

@@ -118,6 +118,7 @@ export async function measureStep(driver: LoadDriver, plan: StepPlan, hooks: Ste
     errors,
     windows: windows.length,
     windowThroughputs: windows.map((w) => w.throughput),
+    windowMeanLatenciesUs: windows.map((w) => w.latency.summary().meanUs),
     stable: windowsStable(windows, plan.stabilityPercentage),
     measuredSeconds: seconds,
     waitedForConnection: 'waitedForConnection' in driver ? Number(driver.waitedForConnection) : 0,

@@ -19,6 +19,8 @@ export interface StepResult {
   /** Windows measured; the last three (or fewer) are the ones reported. */
   readonly windows: number;
   readonly windowThroughputs: readonly number[];
+  /** Mean latency of each window, in order: rising values under open loop mean the queue is growing. */
+  readonly windowMeanLatenciesUs: readonly number[];
   readonly stable: boolean;
   readonly measuredSeconds: number;
   /** Open loop: requests that waited for a free connection (client-side limit). */

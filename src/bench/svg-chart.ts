@@ -9,6 +9,8 @@ export interface ChartPoint {
   readonly y: number;
   /** Tooltip text. */
   readonly label: string;
+  /** Short text drawn beside the point (e.g. the concurrency). */
+  readonly tag?: string;
   /** Extra data-* attributes (name without the prefix → value). */
   readonly data?: Readonly<Record<string, string | number>>;
 }
@@ -30,7 +32,7 @@ export interface ChartSpec {
 
 const W = 640;
 const H = 360;
-const M = { left: 64, right: 16, top: 32, bottom: 48 };
+const M = { left: 64, right: 36, top: 32, bottom: 48 };
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 export function escapeXml(s: string): string {
@@ -84,6 +86,7 @@ export function renderChart(spec: ChartSpec): string {
     for (const p of s.points) {
       const attrs = Object.entries(p.data ?? {}).map(([k, v]) => ` data-${k}="${escapeXml(String(v))}"`).join('');
       out.push(`<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="4" fill="${color}" data-x="${p.x}" data-y="${p.y}"${attrs}><title>${escapeXml(p.label)}</title></circle>`);
+      if (p.tag) out.push(`<text class="tag" x="${(sx(p.x) + 6).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}">${escapeXml(p.tag)}</text>`);
     }
     out.push('</g>');
     out.push(`<rect x="${M.left + 8}" y="${M.top + 4 + i * 16}" width="10" height="10" fill="${color}"/>`);
