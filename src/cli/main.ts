@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { PACKAGE_VERSION } from '../server/package-version.js';
+import { runBenchCommand } from './bench-command.js';
 import { runServeCommand } from './serve-command.js';
 
 const HELP = `autoglm ${PACKAGE_VERSION} — an ONNX model-inference server (KServe v2 protocol)
@@ -8,6 +9,7 @@ Usage: autoglm <command> [options]
 
 Commands:
   serve     serve a model repository over HTTP (autoglm serve --help)
+  bench     measure a KServe v2 server under load (autoglm bench --help)
 
 Options:
   -h, --help     this help
@@ -17,6 +19,7 @@ Options:
 /** Subcommands by name; each resolves its exit code. */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServeCommand,
+  bench: (argv) => runBenchCommand(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {
