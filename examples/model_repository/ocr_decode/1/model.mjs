@@ -1,5 +1,6 @@
 // OCR step 1 (JS model): decode one PNG/JPEG, keep its RGB pixels for cropping, and make the detector's input.
-//   image     BYTES [1]            the encoded file
+//   image     BYTES [1]            the encoded file: raw bytes (binary tensor data, in-process calls) or its base64
+//                                  text, optionally as a data: URL (JSON requests, where BYTES elements are strings)
 //   rgb       UINT8 [H, W, 3]      decoded pixels (EXIF-rotated, alpha flattened on white)
 //   det_input FP32  [1, 3, h, w]   resized so the longer side is at most limit_side_len, both sides multiples of 32,
 //                                  RGB in [0,1] normalized with ImageNet mean/std (what PP-OCRv4 det was trained on)
@@ -34,13 +35,25 @@ export function detectorSize(width, height, limit) {
   return { w: round32(width), h: round32(height) };
 }
 
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/** The encoded image: the bytes as they are when they start like a PNG or JPEG, else decoded from base64 text. */
+export function imageBytes(bytes) {
+  const png = bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47;
+  const jpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
+  if (png || jpeg || bytes.length > 4 * maxInputPixels) return bytes;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').trim()
+    .replace(/^data:image\/[a-z]+;base64,/, '').replace(/\s+/g, '');
+  return BASE64.test(text) ? Buffer.from(text, 'base64') : bytes;
+}
+
 export async function execute(inputs) {
   const image = inputs.find((t) => t.name === 'image');
   if (!image || image.data.length !== 1) throw badInput('image: expected exactly one encoded PNG or JPEG');
   let rgb;
   let info;
   try {
-    ({ data: rgb, info } = await sharp(image.data[0], { limitInputPixels: maxInputPixels, failOn: 'error' })
+    ({ data: rgb, info } = await sharp(imageBytes(image.data[0]), { limitInputPixels: maxInputPixels, failOn: 'error' })
       .rotate()
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
