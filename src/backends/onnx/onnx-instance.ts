@@ -1,6 +1,15 @@
 /**
  * One ONNX model instance: an InferenceSession in its own worker thread, driven from the main thread.
  * The main thread only copies inputs into the instance's transfer buffer and wraps the outputs it gets back.
+ *
+ * Lifecycle: READY → (unload) UNLOADING, or READY → UNAVAILABLE when the worker dies on its own. A run in flight
+ * is rejected with UNAVAILABLE in both cases, never left hanging. Timing: inputUs = packing here + building ORT
+ * tensors in the worker; inferUs = session.run; outputUs = readying outputs in the worker + wrapping them here.
+ * The thread hop itself (~20 µs each way and back on an idle core) is in none of the three.
+ *
+ * Process exit: ending a worker while it is inside session.run aborts the whole process (onnxruntime-node throws
+ * a C++ Napi::Error into a terminating thread; measured with 1.30, `process.exit` during a run → SIGABRT). Owners
+ * of instances must `await unload()` before exiting; unload waits for the native run to return.
  */
 import type { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -11,7 +20,6 @@ import { sessionPlanFor } from './session-options.js';
 import { startWorker } from './start-worker.js';
 import { packInputs, transferSize, unpackOutput } from './tensor-transfer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
-
 
 /** How long unload waits for an idle worker to release its session before terminating it anyway. */
 const CLOSE_GRACE_MS = 2000;
@@ -54,7 +62,12 @@ export class OnnxInstance implements ModelInstance {
   /** Starts the worker and loads the session; rejects with why (bad option, missing provider, bad model file). */
   static async create(spec: InstanceSpec): Promise<OnnxInstance> {
     const where = `model '${spec.model}' version ${spec.version} instance '${spec.instanceName}'`;
-    const plan = sessionPlanFor(spec);
+    let plan;
+    try {
+      plan = sessionPlanFor(spec);
+    } catch (err) {
+      throw unavailable(`${where}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     const missing = missingProviderReason(plan.providers);
     if (missing !== undefined) throw unavailable(`${where}: ${missing}`);
     const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options };
@@ -105,7 +118,15 @@ export class OnnxInstance implements ModelInstance {
     return new Promise<ExecuteResult>((resolve, reject) => {
       this.pending = { id, packUs, resolve, reject };
       this.busy = id;
-      this.worker.postMessage(msg, [buffer]);
+      try {
+        this.worker.postMessage(msg, [buffer]);
+      } catch (err) {
+        // Nothing was sent: the instance stays idle and keeps its buffer.
+        this.pending = undefined;
+        this.busy = undefined;
+        this.buffer = buffer.byteLength > 0 ? buffer : undefined;
+        reject(internal(`instance '${this.name}': cannot send the run to its worker: ${String(err)}`, err));
+      }
     });
   }
 

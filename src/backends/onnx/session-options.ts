@@ -33,25 +33,25 @@ export interface SessionPlan {
 }
 
 class SessionOptionError extends Error {
-  constructor(model: string, message: string) {
-    super(`model '${model}': ${message}`);
+  constructor(message: string) {
+    super(message);
     this.name = 'SessionOptionError';
   }
 }
 
-function positiveInt(model: string, key: string, v: string): number {
+function positiveInt(key: string, v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new SessionOptionError(model, `parameter ${key} must be a positive integer, got '${v}'`);
+    throw new SessionOptionError(`parameter ${key} must be a positive integer, got '${v}'`);
   }
   return n;
 }
 
-function bool(model: string, key: string, v: string): boolean {
+function bool(key: string, v: string): boolean {
   const s = v.trim().toLowerCase();
   if (s === 'true' || s === '1') return true;
   if (s === 'false' || s === '0') return false;
-  throw new SessionOptionError(model, `parameter ${key} must be true or false, got '${v}'`);
+  throw new SessionOptionError(`parameter ${key} must be true or false, got '${v}'`);
 }
 
 const EXECUTION_MODES: Record<string, 'sequential' | 'parallel'> = {
@@ -74,7 +74,7 @@ function providersFor(spec: InstanceSpec): ProviderName[] {
   const names = accelerators.map((a) => a.name.toLowerCase());
   for (const n of names) {
     if (n !== 'tensorrt' && n !== 'cuda') {
-      throw new SessionOptionError(spec.model, `unsupported gpu_execution_accelerator '${n}' (supported: tensorrt)`);
+      throw new SessionOptionError(`unsupported gpu_execution_accelerator '${n}' (supported: tensorrt)`);
     }
   }
   return names.includes('tensorrt') ? ['tensorrt', 'cuda'] : ['cuda'];
@@ -85,7 +85,7 @@ export function sessionPlanFor(spec: InstanceSpec): SessionPlan {
   const p = (key: string): string | undefined => spec.config.parameters?.[key]?.string_value;
   const cpuAccels = spec.config.optimization?.execution_accelerators?.cpu_execution_accelerator ?? [];
   if (cpuAccels.length > 0) {
-    throw new SessionOptionError(spec.model, `unsupported cpu_execution_accelerator '${cpuAccels[0].name}' (none are supported)`);
+    throw new SessionOptionError(`unsupported cpu_execution_accelerator '${cpuAccels[0].name}' (none are supported)`);
   }
 
   const options: { -readonly [K in keyof SessionOptions]: SessionOptions[K] } = {
@@ -94,29 +94,29 @@ export function sessionPlanFor(spec: InstanceSpec): SessionPlan {
     logSeverityLevel: 3,
   };
   const intra = p('intra_op_thread_count');
-  if (intra !== undefined) options.intraOpNumThreads = positiveInt(spec.model, 'intra_op_thread_count', intra);
+  if (intra !== undefined) options.intraOpNumThreads = positiveInt('intra_op_thread_count', intra);
   const inter = p('inter_op_thread_count');
-  if (inter !== undefined) options.interOpNumThreads = positiveInt(spec.model, 'inter_op_thread_count', inter);
+  if (inter !== undefined) options.interOpNumThreads = positiveInt('inter_op_thread_count', inter);
   const mode = p('execution_mode');
   if (mode !== undefined) {
     const m = EXECUTION_MODES[mode.trim().toLowerCase()];
-    if (!m) throw new SessionOptionError(spec.model, `parameter execution_mode must be sequential or parallel, got '${mode}'`);
+    if (!m) throw new SessionOptionError(`parameter execution_mode must be sequential or parallel, got '${mode}'`);
     options.executionMode = m;
   }
   const level = p('graph_optimization_level');
   if (level !== undefined) {
     const l = level.trim().toLowerCase() as GraphOptimizationLevel;
     if (!LEVELS.includes(l)) {
-      throw new SessionOptionError(spec.model, `parameter graph_optimization_level must be one of ${LEVELS.join(', ')}, got '${level}'`);
+      throw new SessionOptionError(`parameter graph_optimization_level must be one of ${LEVELS.join(', ')}, got '${level}'`);
     }
     options.graphOptimizationLevel = l;
   } else if (spec.config.optimization?.graph !== undefined) {
     options.graphOptimizationLevel = levelFromTriton(spec.config.optimization.graph.level);
   }
   const memPattern = p('enable_mem_pattern');
-  if (memPattern !== undefined) options.enableMemPattern = bool(spec.model, 'enable_mem_pattern', memPattern);
+  if (memPattern !== undefined) options.enableMemPattern = bool('enable_mem_pattern', memPattern);
   const arena = p('enable_cpu_mem_arena');
-  if (arena !== undefined) options.enableCpuMemArena = bool(spec.model, 'enable_cpu_mem_arena', arena);
+  if (arena !== undefined) options.enableCpuMemArena = bool('enable_cpu_mem_arena', arena);
 
   const providers = providersFor(spec);
   const deviceId = spec.gpu ?? 0;
