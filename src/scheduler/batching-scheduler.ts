@@ -1,0 +1,310 @@
+import { performance } from 'node:perf_hooks';
+import {
+  InferenceError, type InferenceRequest, type InferenceResponse, type Tensor, invalidArgument, toInferenceError,
+} from '../core/index.js';
+import type { ModelInstance } from '../backends/backend.js';
+import type { ModelMetrics } from '../metrics/inference-metrics.js';
+import type { Scheduler } from './scheduler.js';
+import type { SchedulerModel } from './direct-scheduler.js';
+import { type BatchPolicy, isDispatch } from './batch-policy.js';
+import { RequestQueue } from './request-queue.js';
+import { type BatchableEntry, formBatch, queueState } from './form-batch.js';
+import { BatchBufferPool, concatInputs, rowsOf, shapeKeyOf, splitOutputs } from './batch-assembly.js';
+import { type QueueConfig, levelOf, timeoutOf } from './queue-config.js';
+import { ResponseOrder } from './response-order.js';
+import { warmUpInputs } from './warm-up.js';
+
+export interface BatchingOptions {
+  readonly policy: BatchPolicy;
+  readonly queue: QueueConfig;
+  /** Rows per batch at most; 0 = the model does not batch (one request per execution, tensors as they are). */
+  readonly maxBatchSize: number;
+  readonly preserveOrdering?: boolean;
+  /** Requests waiting in all levels together, at most. */
+  readonly maxQueueSize?: number;
+  readonly metrics?: ModelMetrics;
+  /** Batch sizes `warmUp()` runs (empty: none). */
+  readonly warmUpSizes?: readonly number[];
+  /** Monotonic microseconds (tests may pass their own). */
+  readonly clockUs?: () => number;
+}
+
+interface Entry extends BatchableEntry {
+  readonly request: InferenceRequest;
+  readonly resolve: (r: InferenceResponse) => void;
+  readonly reject: (e: unknown) => void;
+  onAbort: (() => void) | undefined;
+}
+
+interface Slot {
+  readonly instance: ModelInstance;
+  readonly pool: BatchBufferPool;
+}
+
+const defaultClock = (): number => performance.now() * 1000;
+
+/**
+ * The batching scheduler: a bounded priority/EDF queue, a BatchPolicy deciding when to dispatch, and a pool of
+ * instances each running one batch at a time. Event-driven: it acts on enqueue, on batch completion and on one
+ * timer (the policy's wake-up time or the next deadline, whichever is first) — no polling.
+ *
+ * Ownership (see Scheduler): every admitted request settles exactly once — with its outputs, DEADLINE_EXCEEDED when
+ * it can no longer finish by its deadline (answered at once, by the timer), CANCELLED when its signal aborts while
+ * queued, or its batch's backend error. Refusals at admission (QUEUE_FULL) carry retryAfterSec.
+ */
+export class BatchingScheduler implements Scheduler {
+  private readonly queue: RequestQueue<Entry>;
+  private readonly idle: Slot[];
+  private readonly instanceCount: number;
+  private readonly maxRows: number;
+  private readonly allOutputs: readonly string[];
+  private readonly clock: () => number;
+  private readonly order: ResponseOrder | undefined;
+  private readonly m: ModelMetrics | undefined;
+  private readonly dead: Entry[] = [];
+  private seq = 0;
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtUs = Infinity;
+  private pumping = false;
+  private draining = false;
+  private drained: (() => void) | undefined;
+
+  constructor(private readonly model: SchedulerModel, private readonly o: BatchingOptions) {
+    this.queue = new RequestQueue<Entry>(o.queue.levels.map((l) => l.maxQueueSize), o.maxQueueSize ?? 0);
+    this.idle = model.instances.map((instance) => ({ instance, pool: new BatchBufferPool() }));
+    this.instanceCount = model.instances.length;
+    this.maxRows = Math.max(1, o.maxBatchSize);
+    this.allOutputs = model.config.output.map((t) => t.name);
+    this.clock = o.clockUs ?? defaultClock;
+    this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
+    this.m = o.metrics;
+    if (this.m) this.m.pending.collect = () => this.queue.size;
+  }
+
+  get pendingCount(): number {
+    return this.queue.size;
+  }
+
+  get policy(): BatchPolicy {
+    return this.o.policy;
+  }
+
+  enqueue(request: InferenceRequest): Promise<InferenceResponse> {
+    const now = this.clock();
+    try {
+      if (this.draining) throw new InferenceError('UNAVAILABLE', `model '${this.model.model}' is unloading`);
+      if (request.signal?.aborted) throw new InferenceError('CANCELLED', 'client disconnected before the request ran');
+      const rows = this.o.maxBatchSize > 0 ? rowsOf(request) : 1;
+      if (rows < 1 || rows > this.maxRows) {
+        throw invalidArgument(`batch dimension ${rows} is outside 1..${this.maxRows} (max_batch_size of model '${this.model.model}')`);
+      }
+      const level = levelOf(this.o.queue, request);
+      const lp = this.o.queue.levels[level];
+      const timeoutUs = timeoutOf(lp, request);
+      const deadlineUs = timeoutUs > 0 ? now + timeoutUs : Infinity;
+      this.admit(level, rows, now, deadlineUs, lp.timeoutAction === 'REJECT');
+      return new Promise<InferenceResponse>((resolve, reject) => {
+        const e: Entry = {
+          request, resolve, reject, rows, level, arrivalUs: now, deadlineUs, timeoutAction: lp.timeoutAction,
+          seq: this.seq++, heapIndex: -1, where: 'out', shapeKey: this.o.maxBatchSize > 0 ? shapeKeyOf(request) : '',
+          onAbort: undefined,
+        };
+        this.order?.admit(e.seq);
+        if (request.signal) {
+          e.onAbort = () => {
+            if (!this.queue.remove(e)) return;
+            this.fail(e, new InferenceError('CANCELLED', 'client disconnected before the request ran'), 'CANCELED');
+            this.pump();
+          };
+          request.signal.addEventListener('abort', e.onAbort, { once: true });
+        }
+        this.queue.push(e);
+        this.o.policy.observeArrival(rows, now);
+        this.pump();
+      });
+    } catch (err) {
+      if (this.m) {
+        const code = err instanceof InferenceError ? err.code : 'INTERNAL';
+        this.m.failure[code === 'CANCELLED' ? 'CANCELED' : code === 'QUEUE_FULL' || code === 'UNAVAILABLE' ? 'REJECTED' : 'OTHER'].inc();
+      }
+      return Promise.reject(err);
+    }
+  }
+
+  /** Throws QUEUE_FULL when the queue (or the level) is full, or the predicted wait already passes the deadline. */
+  private admit(level: number, rows: number, now: number, deadlineUs: number, rejectsOnTimeout: boolean): void {
+    const thr = this.o.policy.predictThroughput(this.instanceCount); // rows per µs
+    const waitUs = thr > 0 ? (this.queue.rowsAtOrAbove(level) + rows) / thr : 0;
+    const retryAfterSec = Math.max(1, Math.ceil(waitUs / 1e6));
+    if (!this.queue.canAdmit(level)) {
+      this.m?.rejectedQueueFull.inc();
+      throw new InferenceError('QUEUE_FULL', `queue of model '${this.model.model}' is full`, { retryAfterSec });
+    }
+    if (rejectsOnTimeout && deadlineUs !== Infinity && thr > 0 && now + waitUs + this.o.policy.predictComputeUs(rows) > deadlineUs) {
+      this.m?.rejectedQueueFull.inc();
+      throw new InferenceError('QUEUE_FULL',
+        `model '${this.model.model}': predicted wait ${(waitUs / 1000).toFixed(1)} ms exceeds the request's timeout`, { retryAfterSec });
+    }
+  }
+
+  /** Expire, decide, dispatch, re-arm the timer. Re-entrant calls (from settling promises) are folded in. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const now = this.clock();
+      const slack = this.o.policy.predictComputeUs(1);
+      this.dead.length = 0;
+      this.queue.expire(now + slack, this.dead);
+      for (const e of this.dead) {
+        this.m?.deadlineExceeded.inc();
+        this.fail(e, new InferenceError('DEADLINE_EXCEEDED',
+          `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - e.arrivalUs) / 1000).toFixed(1)} ms)`), 'REJECTED');
+      }
+      let wakeUs = Infinity;
+      while (this.idle.length > 0 && this.queue.size > 0) {
+        const d = this.o.policy.decide(queueState(this.queue, this.maxRows, this.idle.length, this.instanceCount), now);
+        if (!isDispatch(d)) {
+          wakeUs = d.waitUntil > now ? d.waitUntil : now + 1;
+          break;
+        }
+        const batch: Entry[] = [];
+        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? d.dispatch : 1, batch);
+        void this.run(this.idle.pop()!, batch, rows, now);
+      }
+      const deadlineCheck = this.queue.nextDeadlineUs() - slack;
+      this.arm(Math.min(wakeUs, deadlineCheck), now);
+      if (this.draining && this.running === 0 && this.queue.size === 0) this.drained?.();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** One timer for the earliest of: the policy's wake-up, the next deadline check. */
+  private arm(atUs: number, now: number): void {
+    if (atUs === Infinity || this.queue.size === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAtUs = Infinity;
+      return;
+    }
+    if (this.timer && this.timerAtUs <= atUs && this.timerAtUs > now) return; // an earlier wake-up re-decides anyway
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAtUs = atUs;
+    // setTimeout has 1 ms resolution: round up, so a wake-up never comes before the decision time.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAtUs = Infinity;
+      this.pump();
+    }, Math.max(0, Math.ceil((atUs - now) / 1000)));
+  }
+
+  private async run(slot: Slot, batch: Entry[], rows: number, startUs: number): Promise<void> {
+    this.running++;
+    for (const e of batch) if (e.onAbort) e.request.signal!.removeEventListener('abort', e.onAbort);
+    const names = this.outputNamesOf(batch);
+    try {
+      const inputs = concatInputs(batch.map((e) => e.request), rows, slot.pool);
+      const t0 = this.clock();
+      const result = await slot.instance.execute(inputs, names);
+      const endUs = this.clock();
+      this.o.policy.observeBatch(rows, endUs - t0);
+      const per = splitOutputs(result.outputs, batch.map((e) => e.rows), rows);
+      const m = this.m;
+      if (m) {
+        m.execCount.inc();
+        m.inferenceCount.inc(rows);
+        m.batchSize.observe(rows);
+      }
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i];
+        const outputs = this.pick(e, names, per[i]);
+        if (m) {
+          m.success.inc();
+          m.requestDurationUs.inc(endUs - e.arrivalUs);
+          m.queueDurationUs.inc(startUs - e.arrivalUs);
+          m.computeInputUs.inc(result.timing.inputUs);
+          m.computeInferUs.inc(result.timing.inferUs);
+          m.computeOutputUs.inc(result.timing.outputUs);
+          m.requestLatencyUs.observe(endUs - e.arrivalUs);
+          m.queueLatencyUs.observe(startUs - e.arrivalUs);
+        }
+        const response: InferenceResponse = { id: e.request.id, model: this.model.model, version: this.model.version, outputs };
+        this.settle(e, () => e.resolve(response));
+      }
+    } catch (err) {
+      const error = toInferenceError(err);
+      for (const e of batch) this.fail(e, error, 'BACKEND');
+    } finally {
+      this.running--;
+      this.idle.push(slot);
+      this.pump();
+    }
+  }
+
+  /** Outputs the batch computes: the union of what its requests ask for (all outputs when one asks for none). */
+  private outputNamesOf(batch: readonly Entry[]): readonly string[] {
+    let union: Set<string> | undefined;
+    for (const e of batch) {
+      const asked = e.request.outputs;
+      if (!asked || asked.length === 0) return this.allOutputs;
+      union ??= new Set();
+      for (const o of asked) union.add(o.name);
+    }
+    return union && union.size < this.allOutputs.length ? this.allOutputs.filter((n) => union!.has(n)) : this.allOutputs;
+  }
+
+  /** The request's outputs, in the order it asked for them (all, in config order, when it asked for none). */
+  private pick(e: Entry, names: readonly string[], computed: Tensor[]): Tensor[] {
+    const asked = e.request.outputs;
+    if (!asked || asked.length === 0) return computed;
+    return asked.map((o) => computed[names.indexOf(o.name)]);
+  }
+
+  private fail(e: Entry, error: unknown, reason: 'REJECTED' | 'CANCELED' | 'BACKEND'): void {
+    if (e.onAbort && e.request.signal) e.request.signal.removeEventListener('abort', e.onAbort);
+    this.m?.failure[reason].inc();
+    this.settle(e, () => e.reject(error));
+  }
+
+  private settle(e: Entry, deliver: () => void): void {
+    if (this.order) this.order.settle(e.seq, deliver);
+    else deliver();
+  }
+
+  /**
+   * Runs a batch of each size on every instance before live traffic (twice: the first run of a session pays a
+   * one-time cost; the second is timed and teaches the policy t(b)). Requests that arrive meanwhile wait in the queue.
+   */
+  async warmUp(): Promise<void> {
+    const sizes = this.o.warmUpSizes ?? [];
+    const make = warmUpInputs(this.model.config, this.o.maxBatchSize);
+    if (!make || sizes.length === 0) return;
+    const slots = this.idle.splice(0);
+    const names = this.allOutputs;
+    await Promise.all(slots.map(async (slot) => {
+      for (const size of sizes) {
+        try {
+          const inputs = make(size);
+          await slot.instance.execute(inputs, names);
+          const t0 = this.clock();
+          await slot.instance.execute(inputs, names);
+          this.o.policy.observeBatch(size, this.clock() - t0);
+        } catch {
+          return; // a model that cannot run zeros (or a failing instance) just skips warm-up; live errors still surface
+        }
+      }
+    }));
+    this.idle.push(...slots);
+    this.pump();
+  }
+
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.running === 0 && this.queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+}
