@@ -1,6 +1,6 @@
 import {
   type DataType, type InferenceRequest, type ModelConfig, type RequestLimits, type Tensor,
-  InferenceError, fromConfigName, invalidArgument,
+  InferenceError, dataTypeInfo, fromConfigName, invalidArgument,
 } from '../core/index.js';
 
 /** One input of a model as requests must send it (compiled once at load, see compileRequestSpec). */
@@ -80,6 +80,16 @@ function checkShape(t: Tensor, spec: InputSpec, maxBatchSize: number, model: str
   }
 }
 
+/** In-process callers build tensors by hand: the storage must be the datatype's typed array (BYTES: Uint8Arrays). */
+function checkStorage(t: Tensor, model: string): void {
+  const ctor = dataTypeInfo(t.datatype).array;
+  const ok = ctor ? t.data instanceof ctor : Array.isArray(t.data) && t.data.every((e) => e instanceof Uint8Array);
+  if (!ok) {
+    const what = ctor ? ctor.name : 'an array of Uint8Array';
+    throw invalidArgument(`model '${model}' input '${t.name}': ${t.datatype} data must be ${what}`);
+  }
+}
+
 /**
  * Checks a request against its model before it is queued: known and unique input names, every required input,
  * datatypes, shapes (with -1 wildcards and the batch dimension ≤ max_batch_size, the same for every input), data
@@ -108,6 +118,7 @@ export function validateRequest(request: InferenceRequest, spec: RequestSpec, li
         throw invalidArgument(`model '${model}' input '${t.name}': batch size ${t.shape[0]} differs from the other inputs' ${batch}`);
       }
     }
+    checkStorage(t, model);
     if (t.data.length !== n) {
       throw invalidArgument(`model '${model}' input '${t.name}': ${t.data.length} elements given, shape ${fmt(t.shape)} needs ${n}`);
     }

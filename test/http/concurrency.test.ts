@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { mlpModel, seededFloats, slowModel, writeModel } from '../fixtures/models.js';
 import { type Running, binaryBody, bytesOf, call, postJson, startServer, tempRepo } from './helpers.js';
+import { HttpFrontend } from '../../src/frontends/http/index.js';
+import type { InferenceRequest } from '../../src/core/index.js';
+import { InferenceError } from '../../src/core/index.js';
 
 const IN = 16;
 const OUT = 4;
@@ -93,4 +96,50 @@ test('the event loop stays free: /v2/health/live answers while a slow model comp
   const sorted = [...probes].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
   assert.ok(median < alone / 2, `median probe ${median.toFixed(1)} ms vs ${alone.toFixed(1)} ms computation`);
+});
+
+test('a client that disconnects aborts its request: queued behind a slow one, it is dropped (CANCELLED)', async () => {
+  // The real server, seen through a wrapper that records each request's signal and outcome.
+  const seen: Array<{ signal: AbortSignal; outcome: Promise<string> }> = [];
+  const real = srv.server;
+  const spy = new Proxy(real, {
+    get(target, key) {
+      if (key === 'infer') {
+        return (r: InferenceRequest) => {
+          const p = target.infer(r);
+          seen.push({ signal: r.signal!, outcome: p.then(() => 'OK', (e: unknown) => (e instanceof InferenceError ? e.code : String(e))) });
+          return p;
+        };
+      }
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const fe = await HttpFrontend.listen(spy, { port: 0, host: '127.0.0.1' });
+  try {
+    const base = `http://127.0.0.1:${fe.port}`;
+    const waitSeen = async (n: number) => {
+      while (seen.length < n) await new Promise((r) => setTimeout(r, 1));
+    };
+    const x = seededFloats(256 * 512, 3, 1);
+    const { body, headers } = binaryBody({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [256, 512], parameters: { binary_data_size: x.byteLength } }],
+      parameters: { binary_data_output: true },
+    }, [bytesOf(x)]);
+    const first = call(base, '/v2/models/slow/infer', { body, headers });
+    await waitSeen(1);
+    const second = httpRequest(`${base}/v2/models/slow/infer`, { method: 'POST', headers: { ...headers, 'Content-Length': body.length } });
+    second.on('error', () => undefined);
+    second.end(body);
+    await waitSeen(2);
+    assert.ok(!seen[1].signal.aborted);
+    second.destroy();
+    await new Promise<void>((resolve) => seen[1].signal.addEventListener('abort', () => resolve(), { once: true }));
+    assert.equal((await first).status, 200);
+    assert.equal(await seen[0].outcome, 'OK');
+    assert.equal(await seen[1].outcome, 'CANCELLED');
+    assert.equal((await call(base, '/v2/health/live')).status, 200);
+  } finally {
+    await fe.close();
+  }
 });
