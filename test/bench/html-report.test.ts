@@ -51,7 +51,7 @@ test('the HTML report renders in Chromium and its charts carry the measured data
   // Throughput–latency chart: one point per step per run, at the JSON's values.
   const points = await page.$$eval('#chart-throughput-latency circle.point', (cs) => cs.map((c) => {
     const box = c.getBoundingClientRect();
-    const svg = c.ownerSVGElement!.getBoundingClientRect();
+    const svg = (c as SVGGraphicsElement).ownerSVGElement!.getBoundingClientRect();
     return {
       series: c.parentElement!.getAttribute('data-series'),
       level: Number(c.getAttribute('data-level')),

@@ -1,0 +1,66 @@
+/**
+ * Servers for benchmarks, each in its own process so it does not share the load generator's event loop (it still
+ * shares the machine's cores — say so next to every figure): the floor server, the naive server, and Open-AutoGLM
+ * itself (`autoglm serve`, run from the sources).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  close(): Promise<void>;
+}
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** Spawns `node --import tsx <script> …args` and resolves once a stdout line yields the base URL. */
+function spawnUntil(args: string[], urlOf: (line: string) => string | undefined, timeoutMs: number): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
+  const close = () => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { void close(); reject(new Error(`${args[0]} did not start within ${timeoutMs} ms\n${stderr}`)); }, timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const url = urlOf(line);
+      if (url) {
+        clearTimeout(timer);
+        resolve({ url, child, close });
+      }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${args[0]} exited (${code}) before listening\n${stderr}`)); });
+  });
+}
+
+const listeningLine = (line: string) => /^listening (http:\/\/\S+)$/.exec(line)?.[1];
+
+export function spawnFloorServer(opts: { outputBytes?: number; serviceMs?: number } = {}): Promise<ServerProcess> {
+  return spawnUntil(['bench/baselines/floor-server.ts', '--output-bytes', String(opts.outputBytes ?? 64),
+    '--service-ms', String(opts.serviceMs ?? 0)], listeningLine, 20_000);
+}
+
+export function spawnNaiveServer(modelPath: string, name: string, threads = 1): Promise<ServerProcess> {
+  return spawnUntil(['bench/baselines/naive-server.ts', '--model', modelPath, '--name', name, '--threads', String(threads)], listeningLine, 30_000);
+}
+
+/** `autoglm serve` on a free port; extra flags are passed through (e.g. --metrics-port). */
+export function spawnAutoglmServe(repository: string, extra: string[] = []): Promise<ServerProcess> {
+  return spawnUntil(['src/cli/main.ts', 'serve', '--model-repository', repository, '--http-port', '0', '--http-address', '127.0.0.1', ...extra],
+    (line) => {
+      if (!line.includes('HTTP server listening')) return undefined;
+      try {
+        const rec = JSON.parse(line) as { port?: number };
+        return rec.port ? `http://127.0.0.1:${rec.port}` : undefined;
+      } catch {
+        const m = /port[":= ]+(\d+)/.exec(line);
+        return m ? `http://127.0.0.1:${m[1]}` : undefined;
+      }
+    }, 60_000);
+}
