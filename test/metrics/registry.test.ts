@@ -44,3 +44,20 @@ test('InferenceMetrics exposes Triton\'s names with model and version labels fro
   m.removeModel('mlp', '1');
   assert.doesNotMatch(m.render(), /model="mlp"/);
 });
+
+test('the metrics server answers GET /metrics with the text format, 404 elsewhere, and closes', async () => {
+  const { startMetricsServer } = await import('../../src/metrics/metrics-server.js');
+  const m = new InferenceMetrics();
+  m.forModel('mlp', '2').success.inc(5);
+  const srv = await startMetricsServer(() => m.render(), { port: 0, address: '127.0.0.1' });
+  try {
+    const res = await fetch(`http://127.0.0.1:${srv.port}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    assert.match(await res.text(), /nv_inference_request_success\{model="mlp",version="2"\} 5\n/);
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/other`)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${srv.port}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    await srv.close();
+  }
+});
