@@ -143,3 +143,30 @@ test('a client that disconnects aborts its request: queued behind a slow one, it
     await fe.close();
   }
 });
+
+test('a full queue answers 429 with Retry-After, and the server recovers', async () => {
+  // Keep the slow model's queue full in-process (one instance; far more requests than any queue bound, topped up
+  // every tick) while one request comes over HTTP.
+  const x = seededFloats(512, 5, 1);
+  const req = { model: 'slow', inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [1, 512], data: x }] };
+  const outcomes: Array<Promise<string>> = [];
+  const flood = (n: number) => {
+    for (let i = 0; i < n; i++) outcomes.push(srv.server.infer(req).then(() => 'OK', (e: unknown) => (e as InferenceError).code));
+  };
+  flood(1100);
+  let flooding = true;
+  const topUp = () => {
+    if (!flooding) return;
+    flood(20);
+    setImmediate(topUp);
+  };
+  setImmediate(topUp);
+  const r = await postJson(srv.base, '/v2/models/slow/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 512], data: [...x] }] });
+  flooding = false;
+  assert.equal(r.status, 429, `status ${r.status}`);
+  assert.match(r.json.error, /queue/);
+  assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  const all = await Promise.all(outcomes);
+  assert.ok(all.includes('QUEUE_FULL') && all.includes('OK'));
+  assert.equal((await postJson(srv.base, '/v2/models/slow/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 512], data: [...x] }] })).status, 200);
+});
