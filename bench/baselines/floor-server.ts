@@ -7,9 +7,11 @@
  * single "instance" that long (capacity = 1000 / serviceTimeMs requests/s) — for tests of queueing behaviour.
  *
  * In-process: `startFloorServer(opts)`. As its own process (so it does not share the client's event loop):
- *   node --import tsx bench/baselines/floor-server.ts [--port 0] [--output-bytes 64] [--service-ms 0]
- * prints `listening http://127.0.0.1:PORT` on stdout.
+ *   node --import tsx bench/baselines/floor-server.ts [--port 0] [--output-bytes 64] [--service-ms 0] [--spec FILE]
+ * prints `listening http://127.0.0.1:PORT` on stdout. `--spec FILE` (JSON, see FloorSpecFile) makes it mimic a real
+ * model: the same metadata and the exact response bytes a real server sent, so only the work differs.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -126,11 +128,20 @@ export async function startFloorServer(opts: FloorServerOptions = {}): Promise<R
   };
 }
 
+/** What `--spec` reads: a model's metadata and one real response (body base64) to answer with. */
+export interface FloorSpecFile {
+  readonly model: FloorModel;
+  readonly responseBase64: string;
+  readonly headers: Record<string, string | number>;
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
-    options: { port: { type: 'string' }, 'output-bytes': { type: 'string' }, 'service-ms': { type: 'string' } },
+    options: { port: { type: 'string' }, 'output-bytes': { type: 'string' }, 'service-ms': { type: 'string' }, spec: { type: 'string' } },
   });
+  const spec = values.spec ? (JSON.parse(readFileSync(values.spec, 'utf8')) as FloorSpecFile) : undefined;
   const s = await startFloorServer({
+    ...(spec ? { model: spec.model, response: { body: Buffer.from(spec.responseBase64, 'base64'), headers: spec.headers } } : {}),
     port: Number(values.port ?? 0),
     outputBytes: Number(values['output-bytes'] ?? 64),
     serviceTimeMs: Number(values['service-ms'] ?? 0),

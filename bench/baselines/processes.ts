@@ -41,9 +41,9 @@ function spawnUntil(args: string[], urlOf: (line: string) => string | undefined,
 
 const listeningLine = (line: string) => /^listening (http:\/\/\S+)$/.exec(line)?.[1];
 
-export function spawnFloorServer(opts: { outputBytes?: number; serviceMs?: number } = {}): Promise<ServerProcess> {
+export function spawnFloorServer(opts: { outputBytes?: number; serviceMs?: number; specFile?: string } = {}): Promise<ServerProcess> {
   return spawnUntil(['bench/baselines/floor-server.ts', '--output-bytes', String(opts.outputBytes ?? 64),
-    '--service-ms', String(opts.serviceMs ?? 0)], listeningLine, 20_000);
+    '--service-ms', String(opts.serviceMs ?? 0), ...(opts.specFile ? ['--spec', opts.specFile] : [])], listeningLine, 20_000);
 }
 
 export function spawnNaiveServer(modelPath: string, name: string, threads = 1): Promise<ServerProcess> {

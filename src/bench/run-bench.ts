@@ -51,7 +51,15 @@ async function probe(target: ConnectionTarget, request: Buffer, url: string): Pr
   }
 }
 
-export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+/** A target made ready for load: requests encoded, server probed. Steps can be measured in any order. */
+export interface PreparedBench {
+  readonly model: RemoteModel;
+  measure(level: number, onProgress?: (p: StepProgress) => void): Promise<StepResult>;
+  /** The report for steps measured with this preparation. */
+  report(steps: readonly StepResult[], label?: string): BenchReport;
+}
+
+export async function prepareBench(options: BenchOptions): Promise<PreparedBench> {
   const startedAt = new Date().toISOString();
   const model = await fetchModel(options.url, options.model, options.modelVersion);
   const sets = synthesizeInputs(model, options, INPUT_SETS);
@@ -59,55 +67,68 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
   const requests = sets.map((inputs) => encodeInferRequest(options.url, path, encodeInferBody(inputs, options.protocolFormat)));
   const target = targetOf(options.url);
   await probe(target, requests[0], options.url);
-  hooks.onStart?.(model);
 
   const checker = new ResponseChecker(requests.length, CHECK_EVERY);
   const scrape = options.metricsUrl
     ? () => scrapeCounters(options.metricsUrl, model.name, options.modelVersion)
     : undefined;
-  const steps: StepResult[] = [];
-  for (const level of options.load.levels) {
-    const driver: LoadDriver = options.load.mode === 'concurrency'
-      ? new ClosedLoopDriver(target, requests, level)
-      : new OpenLoopDriver(target, requests, level, options.load.distribution, options.maxConnections);
-    let step: StepResult;
-    try {
-      step = await measureStep(driver, {
+  const inputShapes: Record<string, readonly number[]> = {};
+  for (const t of sets[0]) inputShapes[t.name] = t.shape;
+
+  return {
+    model,
+    async measure(level, onProgress) {
+      const driver: LoadDriver = options.load.mode === 'concurrency'
+        ? new ClosedLoopDriver(target, requests, level)
+        : new OpenLoopDriver(target, requests, level, options.load.distribution, options.maxConnections);
+      try {
+        return await measureStep(driver, {
+          mode: options.load.mode,
+          level,
+          batchSize: options.batchSize,
+          warmupMs: options.warmupMs,
+          intervalMs: options.measurementIntervalMs,
+          stabilityPercentage: options.stabilityPercentage,
+          maxTrials: options.maxTrials,
+        }, { scrape, onProgress, checker });
+      } finally {
+        await driver.stop(Math.max(2000, options.measurementIntervalMs));
+      }
+    },
+    report(steps, label) {
+      return {
+        tool: 'autoglm bench',
+        ...(label ? { label } : {}),
+        startedAt,
+        target: {
+          url: options.url,
+          model: options.model,
+          version: options.modelVersion,
+          protocolFormat: options.protocolFormat,
+          batchSize: options.batchSize,
+          inputShapes,
+          requestBytes: requests[0].length,
+        },
         mode: options.load.mode,
-        level,
-        batchSize: options.batchSize,
-        warmupMs: options.warmupMs,
-        intervalMs: options.measurementIntervalMs,
+        ...(options.load.mode === 'rate' ? { distribution: options.load.distribution } : {}),
+        measurementIntervalMs: options.measurementIntervalMs,
         stabilityPercentage: options.stabilityPercentage,
         maxTrials: options.maxTrials,
-      }, { scrape, onProgress: hooks.onProgress, checker });
-    } finally {
-      await driver.stop(Math.max(2000, options.measurementIntervalMs));
-    }
+        steps,
+        note: `elements per request: ${sets[0].reduce((n, t) => n + elementCount(t.shape), 0)}`,
+      };
+    },
+  };
+}
+
+export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const bench = await prepareBench(options);
+  hooks.onStart?.(bench.model);
+  const steps: StepResult[] = [];
+  for (const level of options.load.levels) {
+    const step = await bench.measure(level, hooks.onProgress);
     steps.push(step);
     hooks.onStep?.(step);
   }
-
-  const inputShapes: Record<string, readonly number[]> = {};
-  for (const t of sets[0]) inputShapes[t.name] = t.shape;
-  return {
-    tool: 'autoglm bench',
-    startedAt,
-    target: {
-      url: options.url,
-      model: options.model,
-      version: options.modelVersion,
-      protocolFormat: options.protocolFormat,
-      batchSize: options.batchSize,
-      inputShapes,
-      requestBytes: requests[0].length,
-    },
-    mode: options.load.mode,
-    ...(options.load.mode === 'rate' ? { distribution: options.load.distribution } : {}),
-    measurementIntervalMs: options.measurementIntervalMs,
-    stabilityPercentage: options.stabilityPercentage,
-    maxTrials: options.maxTrials,
-    steps,
-    note: `elements per request: ${sets[0].reduce((n, t) => n + elementCount(t.shape), 0)}`,
-  };
+  return bench.report(steps);
 }

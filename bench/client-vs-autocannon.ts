@@ -1,0 +1,159 @@
+/**
+ * Is `autoglm bench`'s client right, and cheap? In one run, against one server, for each concurrency: windows of
+ * our closed-loop engine and of autocannon (an independent client) alternate A B A B … after a warm-up, sending the
+ * same pre-encoded request over the same number of keep-alive connections. Prints, per concurrency, the median
+ * throughput ratio ours ÷ autocannon (min–max over the pairs), each client's CPU per request, and p50 latencies.
+ *
+ * Targets (the server runs in its own process; client and server share this machine's cores):
+ *   --target floor   (default) the bare node:http floor server: the most requests/s any node:http server gives
+ *   --target serve   `autoglm serve` on examples/model_repository, model mlp
+ *   --url URL -m M   a server already running (e.g. `npm start`)
+ *
+ *   node --import tsx bench/client-vs-autocannon.ts [--target floor|serve] [--url URL -m MODEL]
+ *        [--concurrency-range 1:64:x2] [--pairs 3] [--window-s 2] [--protocol-format binary|json] [--json FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { ClosedLoopDriver } from '../src/bench/load-driver.js';
+import { MeasurementWindow } from '../src/bench/measurement-window.js';
+import { fetchModel, modelPath } from '../src/bench/model-metadata.js';
+import { parseRange } from '../src/bench/options.js';
+import { encodeInferBody, encodeInferRequest } from '../src/bench/request-body.js';
+import { targetOf } from '../src/bench/run-bench.js';
+import { synthesizeInputs } from '../src/bench/synthetic-inputs.js';
+import { spawnAutoglmServe, spawnFloorServer, type ServerProcess } from './baselines/processes.js';
+
+const { values: args } = parseArgs({
+  options: {
+    target: { type: 'string', default: 'floor' },
+    url: { type: 'string' },
+    'model-name': { type: 'string', short: 'm' },
+    'concurrency-range': { type: 'string', default: '1:64:x2' },
+    pairs: { type: 'string', default: '3' },
+    'window-s': { type: 'string', default: '2' },
+    'protocol-format': { type: 'string', default: 'binary' },
+    json: { type: 'string' },
+  },
+});
+
+export interface ClientWindow {
+  readonly throughput: number;
+  /** Client process CPU (user + system) per successful request, µs. */
+  readonly cpuUsPerRequest: number;
+  readonly p50Us: number;
+  readonly errors: number;
+}
+
+export interface ComparisonRow {
+  readonly concurrency: number;
+  readonly ours: readonly ClientWindow[];
+  readonly autocannon: readonly ClientWindow[];
+  /** Median of ours ÷ autocannon throughput over the pairs, with min and max. */
+  readonly ratio: { readonly median: number; readonly min: number; readonly max: number };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+async function oursWindow(url: string, request: Buffer, concurrency: number, seconds: number): Promise<ClientWindow> {
+  const driver = new ClosedLoopDriver(targetOf(url), [request], concurrency);
+  await new Promise((r) => setTimeout(r, 200)); // connections open and warm before the window starts
+  const window = new MeasurementWindow(undefined);
+  const cpu0 = cpuUs();
+  driver.sink = window;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  window.close();
+  const cpu = cpuUs() - cpu0;
+  await driver.stop(2000);
+  return { throughput: window.throughput, cpuUsPerRequest: cpu / Math.max(1, window.ok), p50Us: window.latency.percentile(50), errors: window.errorCount };
+}
+
+async function autocannonWindow(url: string, path: string, body: Buffer, headers: Record<string, string>, concurrency: number, seconds: number): Promise<ClientWindow> {
+  const cpu0 = cpuUs();
+  const r = await autocannon({ url: url + path, method: 'POST', body, headers, connections: concurrency, duration: seconds });
+  const cpu = cpuUs() - cpu0;
+  const ok = r['2xx'];
+  // autocannon's latency percentiles are in ms.
+  return { throughput: ok / r.duration, cpuUsPerRequest: cpu / Math.max(1, ok), p50Us: r.latency.p50 * 1000, errors: r.non2xx + r.errors + r.timeouts };
+}
+
+async function main(): Promise<void> {
+  let server: ServerProcess | undefined;
+  let url = args.url;
+  let model = args['model-name'];
+  if (!url) {
+    if (args.target === 'serve') {
+      server = await spawnAutoglmServe(join(import.meta.dirname, '..', 'examples', 'model_repository'));
+      model = 'mlp';
+    } else if (args.target === 'floor') {
+      server = await spawnFloorServer({});
+      model = 'floor';
+    } else {
+      throw new Error(`--target: floor or serve, got '${args.target}'`);
+    }
+    url = server.url;
+  }
+  if (!model) throw new Error('-m MODEL is required with --url');
+  try {
+    const format = args['protocol-format'] === 'json' ? 'json' : 'binary';
+    const remote = await fetchModel(url, model, '');
+    const [inputs] = synthesizeInputs(remote, { batchSize: 1, shapes: {}, inputData: 'random' }, 1);
+    const encoded = encodeInferBody(inputs, format);
+    const path = `${modelPath(model, '')}/infer`;
+    const request = encodeInferRequest(url, path, encoded);
+    const headers = Object.fromEntries(Object.entries(encoded.headers).map(([k, v]) => [k, String(v)]));
+    const levels = parseRange('--concurrency-range', args['concurrency-range']!, true);
+    const pairs = Number(args.pairs);
+    const seconds = Number(args['window-s']);
+    console.log(`client vs autocannon: ${url} model ${model} (${format}, ${request.length} B requests), ` +
+      `${pairs} pairs of ${seconds} s windows per concurrency; server in its own process, all sharing this machine's cores`);
+    // Warm-up: both clients, unmeasured (JIT, server caches, connections).
+    await oursWindow(url, request, levels[0], 1);
+    await autocannonWindow(url, path, encoded.body, headers, levels[0], 1);
+
+    const rows: ComparisonRow[] = [];
+    console.log('\n| concurrency | ours req/s | autocannon req/s | ratio median (min–max) | ours CPU µs/req | autocannon CPU µs/req | ours p50 ms | autocannon p50 ms | errors |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const c of levels) {
+      const ours: ClientWindow[] = [];
+      const theirs: ClientWindow[] = [];
+      for (let p = 0; p < pairs; p++) {
+        // Alternate which goes first, so a drift in the machine's load does not favour one client.
+        if (p % 2 === 0) {
+          ours.push(await oursWindow(url, request, c, seconds));
+          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds));
+        } else {
+          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds));
+          ours.push(await oursWindow(url, request, c, seconds));
+        }
+      }
+      const ratios = ours.map((o, i) => o.throughput / theirs[i].throughput);
+      const row: ComparisonRow = { concurrency: c, ours, autocannon: theirs, ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) } };
+      rows.push(row);
+      const m = (xs: ClientWindow[], f: (w: ClientWindow) => number) => median(xs.map(f));
+      console.log(`| ${c} | ${m(ours, (w) => w.throughput).toFixed(0)} | ${m(theirs, (w) => w.throughput).toFixed(0)} | ` +
+        `${row.ratio.median.toFixed(3)} (${row.ratio.min.toFixed(3)}–${row.ratio.max.toFixed(3)}) | ` +
+        `${m(ours, (w) => w.cpuUsPerRequest).toFixed(1)} | ${m(theirs, (w) => w.cpuUsPerRequest).toFixed(1)} | ` +
+        `${(m(ours, (w) => w.p50Us) / 1000).toFixed(2)} | ${(m(theirs, (w) => w.p50Us) / 1000).toFixed(2)} | ` +
+        `${ours.reduce((n, w) => n + w.errors, 0)} / ${theirs.reduce((n, w) => n + w.errors, 0)} |`);
+    }
+    const all = rows.map((r) => r.ratio.median);
+    const within = rows.filter((r) => Math.abs(r.ratio.median - 1) <= 0.1).length;
+    console.log(`\nthroughput ratio ours ÷ autocannon: median over concurrencies ${median(all).toFixed(3)}, ` +
+      `${within}/${rows.length} concurrencies within ±10 %`);
+    if (args.json) writeFileSync(args.json, JSON.stringify({ url, model, format, pairs, seconds, rows }, null, 2) + '\n');
+  } finally {
+    await server?.close();
+  }
+}
+
+await main();
