@@ -40,6 +40,8 @@ export interface InferenceServerOptions {
 export class InferenceServer implements InferenceService {
   readonly limits: RequestLimits;
   private readonly models = new Map<string, ManagedModel>();
+  /** Per model name, the load/unload in progress: later ones queue behind it. */
+  private readonly transitions = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private readonly loadOptions: LoadOptions;
   private closing = false;
@@ -187,38 +189,54 @@ export class InferenceServer implements InferenceService {
     return options.readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
   }
 
-  /** Triton's repository load: (re)loads a model from its folder, found again in the repositories if new. */
+  /** Runs load/unload steps of one model name one after another. */
+  private serialize<T>(name: string, step: () => Promise<T>): Promise<T> {
+    const next = (this.transitions.get(name) ?? Promise.resolve()).then(step);
+    this.transitions.set(name, next.then(() => undefined, () => undefined));
+    return next;
+  }
+
+  /**
+   * Triton's repository load: (re)loads a model from its folder (found again in the repositories when new), with
+   * new version folders and config changes. A reload loads the new copy first and swaps it in when READY, then
+   * drains and unloads the old one, so requests never see a gap; if the new copy fails, a serving old copy stays.
+   */
   async loadModel(name: string): Promise<void> {
     if (this.closing) throw unavailable('the server is shutting down');
     if (!isPlainName(name)) throw invalidArgument(`'${name}' is not a plain model name`);
-    let m = this.models.get(name);
-    if (!m) {
-      const root = this.options.modelRepositories.find((r) => {
+    const known = this.models.get(name);
+    let root = known?.root;
+    if (root === undefined) {
+      root = this.options.modelRepositories.find((r) => {
         const d = join(r, name);
         return existsSync(d) && statSync(d).isDirectory();
       });
       if (root === undefined) throw notFound(`no model '${name}' in the model repositories`);
-      m = new ManagedModel(name, root, resolve(root, name));
-      this.models.set(name, m);
     }
-    const model = m;
-    model.wanted = true;
-    const next = model.transition.then(async () => {
-      if (model.versions.size > 0) await unloadModel(model, 'reloading');
-      await this.loadOne(model);
+    const modelRoot = root;
+    await this.serialize(name, async () => {
+      const old = this.models.get(name);
+      const fresh = new ManagedModel(name, modelRoot, old?.modelDir ?? resolve(modelRoot, name));
+      if (!old) this.models.set(name, fresh);
+      await this.loadOne(fresh);
+      if (fresh.state !== 'READY' && old?.state === 'READY') {
+        this.log.error({ model: name, reason: fresh.reason }, 'reload failed: the loaded copy keeps serving');
+        throw unavailable(`model '${name}' failed to reload (the loaded copy keeps serving): ${fresh.reason}`);
+      }
+      this.models.set(name, fresh);
+      if (old && old !== fresh) await unloadModel(old, 'replaced by a reload');
+      if (fresh.state !== 'READY') throw unavailable(`model '${name}' failed to load: ${fresh.reason}`);
     });
-    model.transition = next.catch(() => undefined);
-    await next;
-    if (model.state !== 'READY') throw unavailable(`model '${name}' failed to load: ${model.reason}`);
   }
 
   /** Triton's repository unload: finishes the model's queued and running requests, then frees its instances. */
   async unloadModel(name: string): Promise<void> {
-    const model = this.model(name);
-    model.wanted = false;
-    const next = model.transition.then(() => unloadModel(model));
-    model.transition = next.catch(() => undefined);
-    await next;
+    this.model(name);
+    await this.serialize(name, async () => {
+      const model = this.models.get(name)!;
+      model.wanted = false;
+      await unloadModel(model);
+    });
     this.log.info({ model: name }, 'model unloaded');
   }
 
@@ -226,7 +244,7 @@ export class InferenceServer implements InferenceService {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;
-      await Promise.all([...this.models.values()].map((m) => m.transition.then(() => unloadModel(m, 'server closed'))));
+      await Promise.all([...this.models.keys()].map((name) => this.serialize(name, () => unloadModel(this.models.get(name)!, 'server closed'))));
       this.log.info('server closed');
     })();
     return this.closed;

@@ -37,8 +37,6 @@ export class ManagedModel {
   config: Readonly<ModelConfig> | undefined;
   metadata: ModelMetadata | undefined;
   versions = new Map<string, ModelVersion>();
-  /** The load or unload in progress, so that concurrent load/unload calls queue behind it. */
-  transition: Promise<void> = Promise.resolve();
 
   /** Set when the scan found the model unusable as it is (e.g. the same name in two repositories). */
   scanError: string | undefined;

@@ -140,3 +140,23 @@ test('repository unload → 503 on infer and not ready; load → serves again', 
   assert.equal((await infer('/v2/models/other/infer')).status, 200);
   assert.equal((await call(srv.base, '/v2/repository/models/ghost/load', { body: '' })).status, 404);
 });
+
+test('repository load of a loaded model picks up a new version, with no failed request during the swap', async () => {
+  const v3 = mlpModel(3, 4, 2, 33);
+  writeModel(repo.dir, 'mlp', v3.bytes, { version: '3' });
+  let reloading = true;
+  const during: number[] = [];
+  const traffic = (async () => {
+    while (reloading) during.push((await infer('/v2/models/mlp/infer')).status);
+  })();
+  const r = await call(srv.base, '/v2/repository/models/mlp/load', { body: '' });
+  reloading = false;
+  await traffic;
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.ok(during.length > 0 && during.every((s) => s === 200), `statuses during reload: ${during.join(',')}`);
+  const meta = await call(srv.base, '/v2/models/mlp');
+  assert.deepEqual(meta.json.versions, ['1', '2', '3']);
+  const latest = await infer('/v2/models/mlp/infer');
+  assert.equal(latest.json.model_version, '3');
+  assert.ok(close(latest.json.outputs[0].data, v3.reference(x, 1)));
+});
