@@ -1,0 +1,58 @@
+/**
+ * Issue 3, benchmark 2: a load sweep with Poisson arrivals at 10 %, 50 %, 90 % and 120 % of capacity (capacity =
+ * the adaptive server's closed-loop throughput at concurrency 128, measured first in this run), for the adaptive
+ * policy, batching off, and Triton's static batcher with max_queue_delay_microseconds 100, 1000 and 5000 — the same
+ * model under five names in one server. Throughput and p50/p99 (from each request's intended send time).
+ * Targets: adaptive within 5 % of the best static setting's throughput at every load; at 10 % its p99 within 1.2×
+ * of batching off. The load client shares the machine's cores with the server.
+ *
+ *   node --import tsx bench/batching-sweep.ts [--window-ms 3000] [--hidden 8192] [--loads 0.1,0.5,0.9,1.2]
+ */
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { mlpModel } from '../test/fixtures/models.js';
+import { spawnAutoglmServe } from './baselines/processes.js';
+import { binaryRequests, closedLoop, expectedOutputs, makeRepo, openLoop, pbtxt, policyParam, type WindowResult } from './batching-common.js';
+
+const { values: a } = parseArgs({ options: {
+  'window-ms': { type: 'string', default: '3000' }, hidden: { type: 'string', default: '8192' },
+  loads: { type: 'string', default: '0.1,0.5,0.9,1.2' }, 'max-batch': { type: 'string', default: '128' },
+} });
+const MS = Number(a['window-ms']), HID = Number(a.hidden), MAXB = Number(a['max-batch']);
+const LOADS = a.loads!.split(',').map(Number);
+const IN = 1024, OUT = 1024;
+
+const delay = (us: number) => `dynamic_batching { max_queue_delay_microseconds: ${us} }`;
+const POLICIES: Array<[string, string]> = [
+  ['adaptive', ''], ['off', policyParam('none')], ['static-100us', delay(100)], ['static-1ms', delay(1000)], ['static-5ms', delay(5000)],
+];
+const { bytes } = mlpModel(IN, HID, OUT, 1);
+const repo = makeRepo(bytes, Object.fromEntries(POLICIES.map(([n, extra]) => [`mlp_${n.replace(/-/g, '_')}`, pbtxt(`mlp_${n.replace(/-/g, '_')}`, MAXB, IN, OUT, extra)])));
+const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+const server = await spawnAutoglmServe(repo.dir);
+try {
+  const reqs = Object.fromEntries(POLICIES.map(([n]) => [n, binaryRequests(server.url, `mlp_${n.replace(/-/g, '_')}`, IN, 32)]));
+  const expected = await expectedOutputs(session, reqs.adaptive.inputs, IN);
+  const check = { wrong: 0 };
+  const cap = (await closedLoop(server.url, reqs.adaptive.requests, expected, 128, 1500, MS, check)).throughput;
+  console.log(`capacity (adaptive, closed loop, concurrency 128): ${cap.toFixed(0)} req/s`);
+  console.log('load | policy | offered/s | throughput/s | p50 ms | p99 ms | errors');
+  const verdicts: string[] = [];
+  for (const load of LOADS) {
+    const rate = cap * load;
+    const res: Record<string, WindowResult> = {};
+    for (const [n] of POLICIES) {
+      res[n] = await openLoop(server.url, reqs[n].requests, expected, rate, 1000, MS, check);
+      const r = res[n];
+      console.log(`${(load * 100).toFixed(0)} % | ${n} | ${rate.toFixed(0)} | ${r.throughput.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.errors}`);
+    }
+    const bestStatic = Math.max(res['static-100us'].throughput, res['static-1ms'].throughput, res['static-5ms'].throughput);
+    verdicts.push(`${(load * 100).toFixed(0)} %: adaptive ÷ best static throughput ${(res.adaptive.throughput / bestStatic).toFixed(3)} (target ≥ 0.95)` +
+      (load <= 0.1 ? `; adaptive p99 ÷ batching-off p99 ${(res.adaptive.p99Ms / res.off.p99Ms).toFixed(2)} (target ≤ 1.2)` : ''));
+  }
+  console.log(verdicts.join('\n'));
+  console.log(`answers checked against in-process results: wrong ${check.wrong}`);
+} finally {
+  await server.close();
+  repo.remove();
+}

@@ -1,0 +1,68 @@
+/**
+ * Issue 3, benchmark 1: a weight-bound MLP (1024→8192→1024, dynamic batch dim) at concurrency 128 over HTTP with
+ * binary tensors. Figures, each the median over A/B pairs in this run (min–max):
+ *   adaptive server throughput ÷ in-process session.run throughput at the best batch size   (target ≥ 0.8)
+ *   adaptive server throughput ÷ the same server with batching off                          (target ≥ 5×)
+ * One instance with all cores, as the server defaults; the in-process session gets the same thread count. The load
+ * client shares the machine's cores with the server process.
+ *
+ *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128]
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { mlpModel } from '../test/fixtures/models.js';
+import { spawnAutoglmServe } from './baselines/processes.js';
+import {
+  binaryRequests, closedLoop, expectedOutputs, fmtRatio, makeRepo, pbtxt, policyParam, sessionThroughput,
+} from './batching-common.js';
+
+const { values: a } = parseArgs({ options: {
+  pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '3000' },
+  concurrency: { type: 'string', default: '128' }, 'max-batch': { type: 'string', default: '128' },
+} });
+const PAIRS = Number(a.pairs), MS = Number(a['window-ms']), CONC = Number(a.concurrency), MAXB = Number(a['max-batch']);
+const IN = 1024, HID = 8192, OUT = 1024;
+
+const { bytes } = mlpModel(IN, HID, OUT, 1);
+const repo = makeRepo(bytes, {
+  mlp: pbtxt('mlp', MAXB, IN, OUT),
+  mlp_off: pbtxt('mlp_off', MAXB, IN, OUT, policyParam('none')),
+});
+const threads = availableParallelism();
+const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+const server = await spawnAutoglmServe(repo.dir);
+try {
+  // The best in-process batch size, measured now (the same cores, nothing else of ours running).
+  const sizes = [8, 16, 32, 64, 128].filter((b) => b <= MAXB);
+  const per: string[] = [];
+  let best = sizes[0], bestTp = 0;
+  for (const b of sizes) {
+    const tp = await sessionThroughput(session, IN, b, 800);
+    per.push(`${b}: ${tp.toFixed(0)}/s`);
+    if (tp > bestTp) { best = b; bestTp = tp; }
+  }
+  console.log(`in-process session.run (${threads} threads), rows/s by batch: ${per.join(', ')} → best ${best}`);
+
+  const ad = binaryRequests(server.url, 'mlp', IN, 32);
+  const off = binaryRequests(server.url, 'mlp_off', IN, 32);
+  const expected = await expectedOutputs(session, ad.inputs, IN);
+  const check = { wrong: 0 };
+  const vsInproc: number[] = [], vsOff: number[] = [];
+  console.log('pair | in-process rows/s | adaptive req/s (p50/p99 ms) | batching off req/s (p50/p99 ms)');
+  for (let i = 0; i < PAIRS; i++) {
+    const inproc = await sessionThroughput(session, IN, best, MS);
+    const A = await closedLoop(server.url, ad.requests, expected, CONC, 1000, MS, check);
+    const B = await closedLoop(server.url, off.requests, expected, CONC, 1000, MS, check);
+    vsInproc.push(A.throughput / inproc);
+    vsOff.push(A.throughput / B.throughput);
+    console.log(`${i + 1} | ${inproc.toFixed(0)} | ${A.throughput.toFixed(0)} (${A.p50Ms.toFixed(0)}/${A.p99Ms.toFixed(0)}) ${A.errors} | ` +
+      `${B.throughput.toFixed(0)} (${B.p50Ms.toFixed(0)}/${B.p99Ms.toFixed(0)}) ${B.errors}`);
+  }
+  console.log(`adaptive ÷ in-process best batch (${best}): ${fmtRatio(vsInproc)}   target ≥ 0.8`);
+  console.log(`adaptive ÷ batching off:                 ${fmtRatio(vsOff)}   target ≥ 5×`);
+  console.log(`answers checked against in-process results: wrong ${check.wrong}`);
+} finally {
+  await server.close();
+  repo.remove();
+}
