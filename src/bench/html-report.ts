@@ -25,7 +25,13 @@ function throughputLatencyChart(reports: readonly BenchReport[]): string {
       data: { level: s.level, throughput: s.throughput, 'p99-us': s.latency.p99Us },
     })),
   }));
-  return renderChart({ id: 'chart-throughput-latency', title: 'Throughput vs p99 latency', xLabel: 'throughput (requests/s)', yLabel: 'p99 latency (ms)', series });
+  // Log axes once values span more than a decade (a floor server next to a model server; an open-loop blow-up).
+  const spread = (vs: number[]) => { const p = vs.filter((v) => v > 0); return p.length > 0 && Math.max(...p) / Math.min(...p) > 10; };
+  const pts = series.flatMap((s) => s.points);
+  return renderChart({
+    id: 'chart-throughput-latency', title: 'Throughput vs p99 latency', xLabel: 'throughput (requests/s)', yLabel: 'p99 latency (ms)', series,
+    logX: spread(pts.map((p) => p.x)), logY: spread(pts.map((p) => p.y)),
+  });
 }
 
 const PCTS = [['p50', 'p50Us'], ['p90', 'p90Us'], ['p95', 'p95Us'], ['p99', 'p99Us']] as const;

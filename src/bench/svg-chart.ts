@@ -28,6 +28,9 @@ export interface ChartSpec {
   readonly series: readonly ChartSeries[];
   /** Category names for x (points' x are indexes 0..n-1). */
   readonly xCategories?: readonly string[];
+  /** Logarithmic axes, for values spanning orders of magnitude (non-positive values are drawn at the axis). */
+  readonly logX?: boolean;
+  readonly logY?: boolean;
 }
 
 const W = 640;
@@ -51,19 +54,51 @@ export function niceTicks(max: number, target = 5): number[] {
   return ticks;
 }
 
+/** 1-2-5 ticks per decade covering [min, max] (both > 0). */
+export function logTicks(min: number, max: number): number[] {
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const steps = hi - lo > 4 ? [1] : [1, 2, 5];
+  const ticks: number[] = [];
+  for (let e = lo; e <= hi; e++) for (const m of steps) ticks.push(Number((m * 10 ** e).toPrecision(12)));
+  let first = 0;
+  while (first + 1 < ticks.length && ticks[first + 1] <= min) first++;
+  const last = ticks.findIndex((t) => t >= max);
+  return ticks.slice(first, last < 0 ? ticks.length : last + 1);
+}
+
+interface Axis { readonly ticks: number[]; readonly scale: (v: number) => number }
+
+/** An axis mapping values to [0, 1]. */
+function axis(values: number[], log: boolean): Axis {
+  const pos = values.filter((v) => v > 0);
+  if (log && pos.length > 0) {
+    const ticks = logTicks(Math.min(...pos), Math.max(...pos));
+    const a = Math.log10(ticks[0]);
+    const b = Math.log10(ticks[ticks.length - 1]);
+    const span = b - a || 1;
+    return { ticks, scale: (v) => (v > 0 ? Math.max(0, (Math.log10(v) - a) / span) : 0) };
+  }
+  const ticks = niceTicks(Math.max(0, ...values));
+  const top = ticks[ticks.length - 1];
+  return { ticks, scale: (v) => v / top };
+}
+
 const fmt = (v: number) => (Math.abs(v) >= 1000 ? v.toLocaleString('en-US', { maximumFractionDigits: 0 }) : String(Number(v.toPrecision(4))));
 
 export function renderChart(spec: ChartSpec): string {
   const all = spec.series.flatMap((s) => s.points);
   const cats = spec.xCategories;
-  const xTicks = cats ? cats.map((_, i) => i) : niceTicks(Math.max(0, ...all.map((p) => p.x)));
-  const yTicks = niceTicks(Math.max(0, ...all.map((p) => p.y)));
-  const xMax = cats ? Math.max(1, cats.length - 1) : xTicks[xTicks.length - 1];
-  const yMax = yTicks[yTicks.length - 1];
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
-  const sx = (x: number) => M.left + (cats && cats.length === 1 ? pw / 2 : (x / xMax) * pw);
-  const sy = (y: number) => M.top + ph - (y / yMax) * ph;
+  const xAxis: Axis = cats
+    ? { ticks: cats.map((_, i) => i), scale: (x) => (cats.length === 1 ? 0.5 : x / (cats.length - 1)) }
+    : axis(all.map((p) => p.x), spec.logX ?? false);
+  const yAxis = axis(all.map((p) => p.y), spec.logY ?? false);
+  const xTicks = xAxis.ticks;
+  const yTicks = yAxis.ticks;
+  const sx = (x: number) => M.left + xAxis.scale(x) * pw;
+  const sy = (y: number) => M.top + ph - yAxis.scale(y) * ph;
   const out: string[] = [];
   out.push(`<svg id="${escapeXml(spec.id)}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}">`);
   out.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="chart-title">${escapeXml(spec.title)}</text>`);
@@ -74,10 +109,13 @@ export function renderChart(spec: ChartSpec): string {
   for (const t of xTicks) {
     out.push(`<text x="${sx(t)}" y="${H - M.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(cats ? cats[t] : fmt(t))}</text>`);
   }
-  out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${sy(0)}" y2="${sy(0)}" class="axis"/>`);
+  out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}" class="axis"/>`);
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}" class="axis"/>`);
-  out.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel)}</text>`);
-  out.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel)}</text>`);
+  const logNote = (on: boolean | undefined) => (on ? ' (log scale)' : '');
+  out.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel + logNote(spec.logX && !cats))}</text>`);
+  out.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel + logNote(spec.logY))}</text>`);
+  const legendWidth = 24 + 7 * Math.max(0, ...spec.series.map((s) => s.name.length));
+  out.push(`<rect class="legend-box" x="${M.left + 4}" y="${M.top}" width="${legendWidth}" height="${8 + 16 * spec.series.length}" fill="#fff" fill-opacity="0.8"/>`);
   spec.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
     const pts = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
