@@ -145,22 +145,20 @@ test('a client that disconnects aborts its request: queued behind a slow one, it
 });
 
 test('a full queue answers 429 with Retry-After, and the server recovers', async () => {
-  // Keep the slow model's queue full in-process (one instance; far more requests than any queue bound, topped up
-  // every tick) while one request comes over HTTP.
+  // Fill the slow model's queue in-process (one instance; more requests than any queue bound) and keep it full:
+  // each completion enqueues a replacement in the same microtask turn, before the server reads more I/O, so the
+  // HTTP request can only find the queue full.
   const x = seededFloats(512, 5, 1);
   const req = { model: 'slow', inputs: [{ name: 'x', datatype: 'FP32' as const, shape: [1, 512], data: x }] };
   const outcomes: Array<Promise<string>> = [];
-  const flood = (n: number) => {
-    for (let i = 0; i < n; i++) outcomes.push(srv.server.infer(req).then(() => 'OK', (e: unknown) => (e as InferenceError).code));
-  };
-  flood(1100);
   let flooding = true;
-  const topUp = () => {
-    if (!flooding) return;
-    flood(20);
-    setImmediate(topUp);
+  const one = (): void => {
+    outcomes.push(srv.server.infer(req).then(() => {
+      if (flooding) one();
+      return 'OK';
+    }, (e: unknown) => (e as InferenceError).code));
   };
-  setImmediate(topUp);
+  for (let i = 0; i < 1100; i++) one();
   const r = await postJson(srv.base, '/v2/models/slow/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 512], data: [...x] }] });
   flooding = false;
   assert.equal(r.status, 429, `status ${r.status}`);
