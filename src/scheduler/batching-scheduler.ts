@@ -43,6 +43,9 @@ interface Slot {
 
 const defaultClock = (): number => performance.now() * 1000;
 
+/** Predicted compute times are stretched by this much wherever a deadline depends on them (they are estimates). */
+const DEADLINE_MARGIN = 1.25;
+
 /**
  * The batching scheduler: a bounded priority/EDF queue, a BatchPolicy deciding when to dispatch, and a pool of
  * instances each running one batch at a time. Event-driven: it acts on enqueue, on batch completion and on one
@@ -141,12 +144,16 @@ export class BatchingScheduler implements Scheduler {
       this.m?.rejectedQueueFull.inc();
       throw new InferenceError('QUEUE_FULL', `queue of model '${this.model.model}' is full`, { retryAfterSec });
     }
-    if (rejectsOnTimeout && deadlineUs !== Infinity && thr > 0 && now + waitUs + this.o.policy.predictComputeUs(rows) > deadlineUs) {
+    if (rejectsOnTimeout && deadlineUs !== Infinity && thr > 0 && now + waitUs + DEADLINE_MARGIN * this.o.policy.predictComputeUs(rows) > deadlineUs) {
       this.m?.rejectedQueueFull.inc();
       throw new InferenceError('QUEUE_FULL',
         `model '${this.model.model}': predicted wait ${(waitUs / 1000).toFixed(1)} ms exceeds the request's timeout`, { retryAfterSec });
     }
   }
+
+  /** Whether a batch of `rows` started now is predicted to finish by `earliestDeadlineUs`. */
+  private readonly fits = (rows: number, earliestDeadlineUs: number): boolean =>
+    earliestDeadlineUs === Infinity || this.clock() + DEADLINE_MARGIN * this.o.policy.predictComputeUs(rows) <= earliestDeadlineUs;
 
   /** Expire, decide, dispatch, re-arm the timer. Re-entrant calls (from settling promises) are folded in. */
   private pump(): void {
@@ -154,7 +161,7 @@ export class BatchingScheduler implements Scheduler {
     this.pumping = true;
     try {
       const now = this.clock();
-      const slack = this.o.policy.predictComputeUs(1);
+      const slack = DEADLINE_MARGIN * this.o.policy.predictComputeUs(1);
       this.dead.length = 0;
       this.queue.expire(now + slack, this.dead);
       for (const e of this.dead) {
@@ -170,7 +177,7 @@ export class BatchingScheduler implements Scheduler {
           break;
         }
         const batch: Entry[] = [];
-        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? d.dispatch : 1, batch);
+        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? d.dispatch : 1, batch, this.fits);
         void this.run(this.idle.pop()!, batch, rows, now);
       }
       const deadlineCheck = this.queue.nextDeadlineUs() - slack;

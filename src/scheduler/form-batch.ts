@@ -9,16 +9,23 @@ export interface BatchableEntry extends QueueEntry {
 
 /**
  * Takes whole requests in dispatch order into `out` while their rows fit in `maxRows`, all with the head's shape
- * key; incompatible or too-large requests are skipped and keep their place. The head is always taken (alone if it
- * is larger than maxRows), so a decision to dispatch always dispatches something. Returns the rows taken.
+ * key; incompatible or too-large requests are skipped and keep their place. With `fits`, the batch also stops
+ * growing once its predicted time would pass the earliest deadline in it. The head is always taken (alone if it is
+ * larger than maxRows), so a decision to dispatch always dispatches something. Returns the rows taken.
  */
-export function formBatch<T extends BatchableEntry>(queue: RequestQueue<T>, maxRows: number, out: T[]): number {
+export function formBatch<T extends BatchableEntry>(
+  queue: RequestQueue<T>, maxRows: number, out: T[], fits?: (rows: number, earliestDeadlineUs: number) => boolean,
+): number {
   let rows = 0;
   let key: string | undefined;
+  let earliest = Infinity;
   queue.visitInOrder((e) => {
     if (key === undefined) key = e.shapeKey;
     else if (e.shapeKey !== key) return Visit.Skip;
     if (rows > 0 && rows + e.rows > maxRows) return Visit.Skip;
+    // A larger batch takes longer: stop before it would make a request already in it (or this one) miss its deadline.
+    if (rows > 0 && fits && !fits(rows + e.rows, Math.min(earliest, e.deadlineUs))) return Visit.Stop;
+    earliest = Math.min(earliest, e.deadlineUs);
     rows += e.rows;
     out.push(e);
     return rows >= maxRows ? Visit.TakeAndStop : Visit.Take;

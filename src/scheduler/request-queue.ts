@@ -34,7 +34,7 @@ export class RequestQueue<T extends QueueEntry> {
 
   /**
    * @param levelLimits per level, the most requests it may hold (0 = no per-level bound)
-   * @param maxTotal the most requests in all levels together (0 = no bound)
+   * @param maxTotal the most requests in a level and the levels above it together (0 = no bound)
    */
   constructor(private readonly levelLimits: readonly number[], private readonly maxTotal = 0) {
     for (let i = 0; i < levelLimits.length; i++) {
@@ -64,8 +64,16 @@ export class RequestQueue<T extends QueueEntry> {
     return r;
   }
 
+  /**
+   * Whether a request of `level` fits: its level's own bound, and the total bound counted over its level and the
+   * levels above it only — so a flood of low-priority requests never locks high-priority ones out.
+   */
   canAdmit(level: number): boolean {
-    if (this.maxTotal > 0 && this.total >= this.maxTotal) return false;
+    if (this.maxTotal > 0) {
+      let n = 0;
+      for (let i = 0; i <= level; i++) n += this.levelCount[i];
+      if (n >= this.maxTotal) return false;
+    }
     const lim = this.levelLimits[level];
     return !(lim > 0 && this.levelCount[level] >= lim);
   }

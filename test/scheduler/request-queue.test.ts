@@ -119,6 +119,11 @@ test('RequestQueue bounds each level and the total', () => {
   assert.equal(q.canAdmit(1), false, 'total holds at most 3');
   assert.equal(q.rowsAtOrAbove(0), 2);
   assert.equal(q.rowsAtOrAbove(1), 3);
+  const q2 = new RequestQueue<E>([0, 0], 2);
+  q2.push(entry(1, 1, Infinity, 'REJECT'));
+  q2.push(entry(2, 1, Infinity, 'REJECT'));
+  assert.equal(q2.canAdmit(1), false);
+  assert.equal(q2.canAdmit(0), true, 'a full low level does not lock the high level out');
 });
 
 test('RingBuffer is a FIFO across growth and wrap-around', () => {

@@ -103,6 +103,9 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** As the scheduler: predicted compute times are stretched by this much where a deadline depends on them. */
+const MARGIN = 1.25;
+
 export function simulate(o: SimOptions): SimResult {
   const instances = o.instances ?? 1;
   for (const b of o.warmUp ?? []) o.policy.observeBatch(b, o.curve(b));
@@ -141,7 +144,7 @@ export function simulate(o: SimOptions): SimResult {
     }
     // Requests that can no longer finish by their deadline are answered at once, as the scheduler does.
     dead.length = 0;
-    queue.expire(now + o.policy.predictComputeUs(1), dead);
+    queue.expire(now + MARGIN * o.policy.predictComputeUs(1), dead);
     for (const e of dead) { e.rec.endUs = now; rejected++; }
     while (idle > 0 && queue.size > 0) {
       const d = o.policy.decide(queueState(queue, o.maxBatch, idle, instances), now);
@@ -151,7 +154,7 @@ export function simulate(o: SimOptions): SimResult {
         break;
       }
       taken.length = 0;
-      const rows = formBatch(queue, d.dispatch, taken);
+      const rows = formBatch(queue, d.dispatch, taken, (r, earliest) => now + MARGIN * o.policy.predictComputeUs(r) <= earliest);
       const dur = o.curve(rows);
       for (const e of taken) { e.rec.startUs = now; e.rec.endUs = now + dur; e.rec.batchRows = rows; }
       batches.push(rows);
