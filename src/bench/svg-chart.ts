@@ -99,8 +99,9 @@ export function renderChart(spec: ChartSpec): string {
   const yTicks = yAxis.ticks;
   const sx = (x: number) => M.left + xAxis.scale(x) * pw;
   const sy = (y: number) => M.top + ph - yAxis.scale(y) * ph;
+  const totalH = H + 6 + 16 * spec.series.length;
   const out: string[] = [];
-  out.push(`<svg id="${escapeXml(spec.id)}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(spec.title)}">`);
+  out.push(`<svg id="${escapeXml(spec.id)}" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${totalH}" width="${W}" height="${totalH}" role="img" aria-label="${escapeXml(spec.title)}">`);
   out.push(`<text x="${W / 2}" y="18" text-anchor="middle" class="chart-title">${escapeXml(spec.title)}</text>`);
   for (const t of yTicks) {
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${sy(t)}" y2="${sy(t)}" class="grid"/>`);
@@ -114,8 +115,8 @@ export function renderChart(spec: ChartSpec): string {
   const logNote = (on: boolean | undefined) => (on ? ' (log scale)' : '');
   out.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis-label">${escapeXml(spec.xLabel + logNote(spec.logX && !cats))}</text>`);
   out.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeXml(spec.yLabel + logNote(spec.logY))}</text>`);
-  const legendWidth = 24 + 7 * Math.max(0, ...spec.series.map((s) => s.name.length));
-  out.push(`<rect class="legend-box" x="${M.left + 4}" y="${M.top}" width="${legendWidth}" height="${8 + 16 * spec.series.length}" fill="#fff" fill-opacity="0.8"/>`);
+  // The legend goes under the plot, one row per series, so it never hides a point.
+  const legend: string[] = [];
   spec.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
     const pts = s.points.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
@@ -127,9 +128,9 @@ export function renderChart(spec: ChartSpec): string {
       if (p.tag) out.push(`<text class="tag" x="${(sx(p.x) + 6).toFixed(1)}" y="${(sy(p.y) - 6).toFixed(1)}">${escapeXml(p.tag)}</text>`);
     }
     out.push('</g>');
-    out.push(`<rect x="${M.left + 8}" y="${M.top + 4 + i * 16}" width="10" height="10" fill="${color}"/>`);
-    out.push(`<text x="${M.left + 22}" y="${M.top + 13 + i * 16}" class="legend">${escapeXml(s.name)}</text>`);
+    legend.push(`<rect x="${M.left + 8}" y="${H + 2 + i * 16}" width="10" height="10" fill="${color}"/>`);
+    legend.push(`<text x="${M.left + 22}" y="${H + 11 + i * 16}" class="legend">${escapeXml(s.name)}</text>`);
   });
-  out.push('</svg>');
+  out.push(...legend, '</svg>');
   return out.join('\n');
 }
