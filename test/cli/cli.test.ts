@@ -88,3 +88,17 @@ output [ { name: "y" data_type: TYPE_FP32 dims: [ 512 ] } ]
     repo.remove();
   }
 });
+
+test('--exit-on-error: a model that fails to load makes serve exit 1', () => {
+  const repo = tempRepo('autoglm-cli-');
+  try {
+    writeModel(repo.dir, 'corrupt', Uint8Array.from([1, 2, 3, 4, 5]));
+    const r = spawnSync(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0',
+      '--http-address', '127.0.0.1', '--log-format', 'json', '--exit-on-error'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /--exit-on-error/);
+    assert.match(r.stdout, /"model":"corrupt"/);
+  } finally {
+    repo.remove();
+  }
+});

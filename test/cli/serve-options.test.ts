@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseServeArgs, UsageError } from '../../src/cli/serve-options.js';
+
+test('defaults follow tritonserver: port 8000 on 0.0.0.0, auto-complete on, keep serving on model errors', () => {
+  assert.deepEqual(parseServeArgs(['--model-repository', 'r']), {
+    modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', strictModelConfig: false, exitOnError: false,
+    logVerbose: 0, logFormat: undefined, limits: {},
+  });
+});
+
+test('every flag, repeated repositories, booleans bare or =true/=false', () => {
+  const o = parseServeArgs([
+    '--model-repository', 'a', '--model-repository=b', '--http-port', '0', '--http-address', '127.0.0.1',
+    '--strict-model-config', '--exit-on-error=false', '--log-verbose', '2', '--log-format', 'json',
+    '--max-request-body-bytes', '1024', '--max-tensor-elements', '99', '--max-tensor-rank', '3',
+  ]);
+  assert.notEqual(o, 'help');
+  if (o === 'help') return;
+  assert.deepEqual(o.modelRepositories, ['a', 'b']);
+  assert.equal(o.httpPort, 0);
+  assert.equal(o.strictModelConfig, true);
+  assert.equal(o.exitOnError, false);
+  assert.equal(o.logVerbose, 2);
+  assert.equal(o.logFormat, 'json');
+  assert.deepEqual(o.limits, { maxBodyBytes: 1024, maxTensorElements: 99, maxRank: 3 });
+  assert.ok(Object.isFrozen(o));
+  assert.equal(parseServeArgs(['--help']), 'help');
+});
+
+test('bad input is a UsageError naming the flag', () => {
+  const bad: Array<[string[], RegExp]> = [
+    [[], /--model-repository is required/],
+    [['--model-repository', 'a', '--nope'], /--nope/],
+    [['--model-repository', 'a', 'extra'], /extra/],
+    [['--model-repository', 'a', '--http-port', '70000'], /--http-port must be an integer in 0\.\.65535/],
+    [['--model-repository', 'a', '--max-tensor-rank', '0'], /--max-tensor-rank/],
+    [['--model-repository', 'a', '--log-format', 'xml'], /--log-format is text or json/],
+    [['--model-repository', 'a', '--exit-on-error=maybe'], /--exit-on-error takes true or false/],
+  ];
+  for (const [argv, pattern] of bad) assert.throws(() => parseServeArgs(argv), (e: unknown) => e instanceof UsageError && pattern.test(e.message), argv.join(' '));
+});
