@@ -100,13 +100,13 @@ export function encodeJsonData(dt: DataType, data: TensorData): unknown[] {
   const n = arr.length;
   const out: unknown[] = new Array(n);
   if (dt === 'BOOL') for (let i = 0; i < n; i++) out[i] = arr[i] !== 0;
-  else if (dt === 'FP16') for (let i = 0; i < n; i++) out[i] = fromHalfBits(arr[i] as number);
+  else if (dt === 'FP16') for (let i = 0; i < n; i++) out[i] = nonFinite(fromHalfBits(arr[i] as number));
   else if (info.json === 'bigint') for (let i = 0; i < n; i++) out[i] = Number(arr[i]);
   else for (let i = 0; i < n; i++) out[i] = nonFinite(arr[i] as number);
   return out;
 }
 
-/** JSON has no NaN/Infinity; send them as null would lose them silently, so send the strings Triton's clients parse. */
+/** JSON has no NaN/Infinity and JSON.stringify would turn them into null; send "NaN", "Infinity", "-Infinity". */
 function nonFinite(v: number): unknown {
   return Number.isFinite(v) ? v : String(v);
 }
