@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { InferenceServer } from '../../src/server/inference-server.js';
+import { HttpFrontend } from '../../src/frontends/http/index.js';
 import { InferenceError, type InferenceResponse } from '../../src/core/index.js';
 import { renderText, type TextLine } from './render-text.js';
 import { fromUtf8, utf8 } from './helpers.js';
@@ -90,4 +91,22 @@ test('bytes that are not an image fail that request with INVALID_ARGUMENT naming
     e instanceof InferenceError && e.code === 'INVALID_ARGUMENT' && /ensemble 'ocr' step 1 \(ocr_decode\): image: not a decodable PNG or JPEG/.test(e.message));
   assert.equal(server.isModelReady('ocr'), true);
   assert.equal(server.modelMetadata('ocr').platform, 'ensemble');
+});
+
+test('over HTTP, as the README shows: JSON with the PNG as base64 text', async () => {
+  const http = await HttpFrontend.listen(server, { port: 0, host: '127.0.0.1' });
+  try {
+    const png = await renderText({ width: 520, height: 110, lines: [{ text: 'Hello from Open-AutoGLM', x: 20, y: 45 }, { text: 'p99 latency 42 ms', x: 20, y: 90 }] });
+    const body = JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [png.toString('base64')] }] });
+    const res = await fetch(`http://127.0.0.1:${http.port}/v2/models/ocr/infer`, { method: 'POST', body });
+    assert.equal(res.status, 200);
+    const json = (await res.json()) as { outputs: { name: string; shape: number[]; data: unknown[] }[] };
+    assert.deepEqual(json.outputs.find((o) => o.name === 'text')?.data, ['Hello from Open-AutoGLM', 'p99 latency 42 ms']);
+    assert.deepEqual(json.outputs.find((o) => o.name === 'boxes')?.shape, [2, 4]);
+    const bad = await fetch(`http://127.0.0.1:${http.port}/v2/models/ocr/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: ['bm90IGFuIGltYWdl'] }] }) });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /step 1 \(ocr_decode\)/);
+  } finally {
+    await http.close();
+  }
 });
