@@ -11,6 +11,12 @@
  *
  *   node --import tsx bench/client-vs-autocannon.ts [--target floor|serve] [--url URL -m MODEL]
  *        [--concurrency-range 1:64:x2] [--pairs 3] [--window-s 2] [--protocol-format binary|json] [--json FILE]
+ *        [--metrics-url URL]
+ *
+ * Each client's count is also checked against the server's own count of answers over the same window (the floor
+ * server's /floor/served, or nv_inference_request_success from --metrics-url): a ratio of 1 means the client
+ * counted exactly what the server sent. Noise from other processes moves both clients' throughput; it does not
+ * move that ratio.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +24,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { ClosedLoopDriver } from '../src/bench/load-driver.js';
 import { MeasurementWindow } from '../src/bench/measurement-window.js';
-import { fetchModel, modelPath } from '../src/bench/model-metadata.js';
+import { fetchModel, getJson, modelPath } from '../src/bench/model-metadata.js';
+import { scrapeCounters } from '../src/bench/server-metrics.js';
 import { parseRange } from '../src/bench/options.js';
 import { encodeInferBody, encodeInferRequest } from '../src/bench/request-body.js';
 import { targetOf } from '../src/bench/run-bench.js';
@@ -35,11 +42,14 @@ const { values: args } = parseArgs({
     'window-s': { type: 'string', default: '2' },
     'protocol-format': { type: 'string', default: 'binary' },
     json: { type: 'string' },
+    'metrics-url': { type: 'string' },
   },
 });
 
 export interface ClientWindow {
   readonly throughput: number;
+  /** Responses the client counted ÷ responses the server says it sent meanwhile (undefined: no server count). */
+  readonly countRatio: number | undefined;
   /** Client process CPU (user + system) per successful request, µs. */
   readonly cpuUsPerRequest: number;
   readonly p50Us: number;
@@ -59,31 +69,66 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** Median of the windows' client ÷ server count ratios, or '-' without a server count. */
+const countRatio = (ws: readonly ClientWindow[]) => {
+  const rs = ws.map((w) => w.countRatio).filter((r): r is number => r !== undefined);
+  return rs.length ? median(rs).toFixed(4) : '-';
+};
+
 const cpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
 
-async function oursWindow(url: string, request: Buffer, concurrency: number, seconds: number): Promise<ClientWindow> {
+/** The server's own count of answered infers (the floor server's /floor/served, or Prometheus), if it has one. */
+type ServerCount = () => Promise<number | undefined>;
+
+async function oursWindow(url: string, request: Buffer, concurrency: number, seconds: number, count: ServerCount): Promise<ClientWindow> {
   const driver = new ClosedLoopDriver(targetOf(url), [request], concurrency);
   await new Promise((r) => setTimeout(r, 200)); // connections open and warm before the window starts
+  // The server count is read just before and just after the window (a few ms of skew on a window of seconds).
+  const before = await count();
   const window = new MeasurementWindow(undefined);
   const cpu0 = cpuUs();
   driver.sink = window;
   await new Promise((r) => setTimeout(r, seconds * 1000));
   window.close();
   const cpu = cpuUs() - cpu0;
+  const after = await count();
   await driver.stop(2000);
-  return { throughput: window.throughput, cpuUsPerRequest: cpu / Math.max(1, window.ok), p50Us: window.latency.percentile(50), errors: window.errorCount };
+  return {
+    throughput: window.throughput,
+    countRatio: before !== undefined && after !== undefined ? window.ok / (after - before) : undefined,
+    cpuUsPerRequest: cpu / Math.max(1, window.ok), p50Us: window.latency.percentile(50), errors: window.errorCount,
+  };
 }
 
-async function autocannonWindow(url: string, path: string, body: Buffer, headers: Record<string, string>, concurrency: number, seconds: number): Promise<ClientWindow> {
+async function autocannonWindow(url: string, path: string, body: Buffer, headers: Record<string, string>, concurrency: number, seconds: number, count: ServerCount): Promise<ClientWindow> {
+  const before = await count();
   const cpu0 = cpuUs();
   const r = await autocannon({ url: url + path, method: 'POST', body, headers, connections: concurrency, duration: seconds });
   const cpu = cpuUs() - cpu0;
+  const after = await count();
   const ok = r['2xx'];
   // autocannon's latency percentiles are in ms.
-  return { throughput: ok / r.duration, cpuUsPerRequest: cpu / Math.max(1, ok), p50Us: r.latency.p50 * 1000, errors: r.non2xx + r.errors + r.timeouts };
+  return {
+    throughput: ok / r.duration,
+    countRatio: before !== undefined && after !== undefined ? ok / (after - before) : undefined,
+    cpuUsPerRequest: cpu / Math.max(1, ok), p50Us: r.latency.p50 * 1000, errors: r.non2xx + r.errors + r.timeouts,
+  };
+}
+
+function serverCounter(url: string, target: string, model: string, metricsUrl: string | undefined): ServerCount {
+  if (metricsUrl) {
+    return async () => (await scrapeCounters(metricsUrl, model, ''))?.requestSuccess;
+  }
+  if (target === 'floor') {
+    return async () => {
+      const r = await getJson(`${url}/floor/served`).catch(() => undefined);
+      return r?.status === 200 ? (r.body as { served: number }).served : undefined;
+    };
+  }
+  return async () => undefined;
 }
 
 async function main(): Promise<void> {
@@ -113,27 +158,28 @@ async function main(): Promise<void> {
     const headers = Object.fromEntries(Object.entries(encoded.headers).map(([k, v]) => [k, String(v)]));
     const levels = parseRange('--concurrency-range', args['concurrency-range']!, true);
     const pairs = Number(args.pairs);
+    const count = serverCounter(url, args.url ? '' : args.target!, model, args['metrics-url']);
     const seconds = Number(args['window-s']);
     console.log(`client vs autocannon: ${url} model ${model} (${format}, ${request.length} B requests), ` +
       `${pairs} pairs of ${seconds} s windows per concurrency; server in its own process, all sharing this machine's cores`);
     // Warm-up: both clients, unmeasured (JIT, server caches, connections).
-    await oursWindow(url, request, levels[0], 1);
-    await autocannonWindow(url, path, encoded.body, headers, levels[0], 1);
+    await oursWindow(url, request, levels[0], 1, count);
+    await autocannonWindow(url, path, encoded.body, headers, levels[0], 1, count);
 
     const rows: ComparisonRow[] = [];
-    console.log('\n| concurrency | ours req/s | autocannon req/s | ratio median (min–max) | ours CPU µs/req | autocannon CPU µs/req | ours p50 ms | autocannon p50 ms | errors |');
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log('\n| concurrency | ours req/s | autocannon req/s | ratio median (min–max) | ours ÷ server count | autocannon ÷ server count | ours CPU µs/req | autocannon CPU µs/req | ours p50 ms | autocannon p50 ms | errors |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const c of levels) {
       const ours: ClientWindow[] = [];
       const theirs: ClientWindow[] = [];
       for (let p = 0; p < pairs; p++) {
         // Alternate which goes first, so a drift in the machine's load does not favour one client.
         if (p % 2 === 0) {
-          ours.push(await oursWindow(url, request, c, seconds));
-          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds));
+          ours.push(await oursWindow(url, request, c, seconds, count));
+          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds, count));
         } else {
-          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds));
-          ours.push(await oursWindow(url, request, c, seconds));
+          theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds, count));
+          ours.push(await oursWindow(url, request, c, seconds, count));
         }
       }
       const ratios = ours.map((o, i) => o.throughput / theirs[i].throughput);
@@ -142,6 +188,7 @@ async function main(): Promise<void> {
       const m = (xs: ClientWindow[], f: (w: ClientWindow) => number) => median(xs.map(f));
       console.log(`| ${c} | ${m(ours, (w) => w.throughput).toFixed(0)} | ${m(theirs, (w) => w.throughput).toFixed(0)} | ` +
         `${row.ratio.median.toFixed(3)} (${row.ratio.min.toFixed(3)}–${row.ratio.max.toFixed(3)}) | ` +
+        `${countRatio(ours)} | ${countRatio(theirs)} | ` +
         `${m(ours, (w) => w.cpuUsPerRequest).toFixed(1)} | ${m(theirs, (w) => w.cpuUsPerRequest).toFixed(1)} | ` +
         `${(m(ours, (w) => w.p50Us) / 1000).toFixed(2)} | ${(m(theirs, (w) => w.p50Us) / 1000).toFixed(2)} | ` +
         `${ours.reduce((n, w) => n + w.errors, 0)} / ${theirs.reduce((n, w) => n + w.errors, 0)} |`);

@@ -111,6 +111,8 @@ export async function startFloorServer(opts: FloorServerOptions = {}): Promise<R
     req.resume();
     if (req.method === 'GET' && (url === base || url === `${base}/versions/1`)) return json(res, 200, meta);
     if (req.method === 'GET' && url === `${base}/config`) return json(res, 200, config);
+    // Ground truth for client checks: how many infers this server has answered.
+    if (req.method === 'GET' && url === '/floor/served') return json(res, 200, JSON.stringify({ served }));
     if (req.method === 'GET' && (url === '/v2/health/ready' || url === '/v2/health/live')) return json(res, 200, '');
     json(res, 404, JSON.stringify({ error: `floor server: no route ${req.method} ${url}` }));
   });
