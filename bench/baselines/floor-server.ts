@@ -37,6 +37,8 @@ export interface FloorServerOptions {
   readonly outputBytes?: number;
   /** > 0: serve infers one at a time, each taking this long (a server of known capacity). */
   readonly serviceTimeMs?: number;
+  /** Serialized mode: told of each answer's time waiting for the instance and in service, µs (e.g. for metrics). */
+  readonly onServed?: (queueUs: number, serviceUs: number) => void;
 }
 
 export interface RunningServer {
@@ -80,14 +82,19 @@ export async function startFloorServer(opts: FloorServerOptions = {}): Promise<R
   const serviceMs = opts.serviceTimeMs ?? 0;
   let served = 0;
   // Serialized mode: a FIFO of responses waiting for the one "instance" (array + head index, no shift()).
-  const queue: ServerResponse[] = [];
+  const queue: { res: ServerResponse; arrivedMs: number }[] = [];
   let head = 0;
   let busy = false;
   const runNext = () => {
     if (head >= queue.length) { busy = false; queue.length = 0; head = 0; return; }
     busy = true;
-    const res = queue[head++];
-    setTimeout(() => { answer(res); runNext(); }, serviceMs);
+    const { res, arrivedMs } = queue[head++];
+    const startMs = performance.now();
+    setTimeout(() => {
+      opts.onServed?.((startMs - arrivedMs) * 1000, (performance.now() - startMs) * 1000);
+      answer(res);
+      runNext();
+    }, serviceMs);
   };
   const answer = (res: ServerResponse) => {
     served++;
@@ -103,7 +110,7 @@ export async function startFloorServer(opts: FloorServerOptions = {}): Promise<R
       req.on('data', () => {});
       req.on('end', () => {
         if (serviceMs <= 0) return answer(res);
-        queue.push(res);
+        queue.push({ res, arrivedMs: performance.now() });
         if (!busy) runNext();
       });
       return;
