@@ -21,10 +21,13 @@ export interface AdaptivePolicyOptions {
  * - dispatch at once when nothing is known, when arrivals are slow, or when the batch already reaches the knee (the
  *   size past which rows stop getting cheaper — a model that gains nothing from batching has its knee at 1);
  * - otherwise, when batches of the current size cannot keep up with arrivals (utilization λ·t(n)/n / instances ≥ 1),
- *   wait for the smallest size k that can, but never longer than one predicted batch time counted from the oldest
- *   request's arrival, never so long that a queued request's deadline or the latency target would be missed, and
- *   never past max_queue_delay_microseconds when configured.
+ *   wait for the smallest size k that can, but never longer than t(n) counted from the oldest request's arrival
+ *   (what dispatching now would make the next arrivals wait anyway), never so long that a queued request's deadline
+ *   or the latency target would be missed, and never past max_queue_delay_microseconds when configured.
  */
+/** Wait only when batches of the current size could serve less than 1/WAIT_THRESHOLD of the arrivals. */
+const WAIT_THRESHOLD = 1.5;
+
 export class AdaptivePolicy implements BatchPolicy {
   readonly name = 'adaptive';
   private readonly times: ServiceTimeModel;
@@ -56,7 +59,9 @@ export class AdaptivePolicy implements BatchPolicy {
     const tn = this.times.predict(n);
     if (lambda <= 0 || tn <= 0) return { dispatch: n };
     const instances = Math.max(1, q.instances);
-    if ((lambda * tn) / n / instances < 1) return { dispatch: n };
+    // Near the greedy fixed point (ρ ≈ 1) batches grow by themselves while the instance is busy; intervene only when
+    // batches of this size are clearly too small (the lone first request of a burst, a closed loop's straggler).
+    if ((lambda * tn) / n / instances < WAIT_THRESHOLD) return { dispatch: n };
     // Smallest k in (n, cap] whose batches keep up with arrivals; cap when none does.
     let k = cap;
     for (let b = n + 1; b < cap; b++) {
@@ -65,7 +70,7 @@ export class AdaptivePolicy implements BatchPolicy {
     const tk = this.times.predict(k);
     const until = Math.min(
       nowUs + (k - n) / lambda,
-      q.oldestArrivalUs + tk,
+      q.oldestArrivalUs + tn,
       q.oldestArrivalUs + this.delayBoundUs,
       q.oldestArrivalUs + this.latencyTargetUs - tk,
       q.earliestDeadlineUs - tk,
