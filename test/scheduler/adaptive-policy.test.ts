@@ -1,0 +1,71 @@
+/** The adaptive policy's decisions on hand-made queue states (pure: no clock, no timers). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AdaptivePolicy } from '../../src/scheduler/policies/adaptive-policy.js';
+import { ServiceTimeModel } from '../../src/scheduler/service-time-model.js';
+import { ArrivalRate } from '../../src/scheduler/arrival-rate.js';
+import type { QueueState } from '../../src/scheduler/batch-policy.js';
+
+const mlp = (b: number) => 5000 + 300 * b; // µs: a large fixed cost, cheap rows
+const state = (over: Partial<QueueState>): QueueState => ({
+  queuedRows: 1, headRows: 1, oldestArrivalUs: 0, earliestDeadlineUs: Infinity, idleInstances: 1, instances: 1, ...over,
+});
+function trained(curve: (b: number) => number, max = 64): AdaptivePolicy {
+  const p = new AdaptivePolicy({ maxBatchSize: max });
+  for (let b = 1; b <= max; b *= 2) p.observeBatch(b, curve(b));
+  return p;
+}
+
+test('no load, no delay: dispatch at once whatever the curve', () => {
+  const p = trained(mlp);
+  assert.deepEqual(p.decide(state({}), 10), { dispatch: 1 });
+  const cold = new AdaptivePolicy({ maxBatchSize: 64 });
+  cold.observeArrival(1, 0);
+  assert.deepEqual(cold.decide(state({}), 0), { dispatch: 1 }, 'nothing known yet');
+});
+
+test('a burst: the lone first request waits (at most t(1)) for the rest, bounded by its deadline', () => {
+  const p = trained(mlp);
+  for (let i = 0; i < 64; i++) p.observeArrival(1, i * 20); // 64 requests in 1.3 ms: ~50 000/s
+  const d = p.decide(state({ oldestArrivalUs: 1280 }), 1280);
+  assert.ok('waitUntil' in d, JSON.stringify(d));
+  assert.ok(d.waitUntil > 1280 && d.waitUntil <= 1280 + mlp(1));
+  const tight = p.decide(state({ oldestArrivalUs: 1280, earliestDeadlineUs: 1280 + mlp(4) }), 1280);
+  assert.deepEqual(tight, { dispatch: 1 }, 'waiting would carry the deadline past due');
+});
+
+test('the knee caps batches: a curve that loses past 16 is not pushed past it; one that gains nothing stays small', () => {
+  const knee16 = (b: number) => (b <= 16 ? 1000 + 100 * b : 1000 + 100 * 16 + 400 * (b - 16));
+  assert.deepEqual(trained(knee16).decide(state({ queuedRows: 64 }), 0), { dispatch: 16 });
+  const flat = (b: number) => 200 * b;
+  const d = trained(flat).decide(state({ queuedRows: 64 }), 0);
+  assert.ok('dispatch' in d && d.dispatch <= 2, JSON.stringify(d));
+  assert.deepEqual(trained(mlp).decide(state({ queuedRows: 64 }), 0), { dispatch: 64 });
+});
+
+test('max_queue_delay and preferred sizes bound the adaptive policy', () => {
+  const p = new AdaptivePolicy({ maxBatchSize: 64, maxQueueDelayUs: 300, preferredBatchSizes: [8, 32] });
+  for (let b = 1; b <= 64; b *= 2) p.observeBatch(b, mlp(b));
+  assert.deepEqual(p.decide(state({ queuedRows: 64 }), 0), { dispatch: 32 });
+  for (let i = 0; i < 64; i++) p.observeArrival(1, i * 20);
+  const d = p.decide(state({ oldestArrivalUs: 1200 }), 1280);
+  assert.ok('waitUntil' in d && d.waitUntil <= 1500, JSON.stringify(d));
+});
+
+test('service-time model: interpolates, extrapolates with the fitted slope, finds the knee', () => {
+  const m = new ServiceTimeModel(128);
+  for (const b of [1, 2, 4, 8, 16, 32, 64]) m.observe(b, mlp(b));
+  assert.equal(m.predict(12), mlp(12));
+  assert.ok(Math.abs(m.predict(128) - mlp(128)) < 1);
+  assert.deepEqual(m.fit(), { alpha: 5000, beta: 300 });
+  assert.equal(m.knee(), 128, 'still improving at the largest size seen: explore twice as far');
+  m.observe(0, 5); m.observe(999, 5); m.observe(3, NaN); // ignored
+  assert.deepEqual(m.observedSizes, [1, 2, 4, 8, 16, 32, 64]);
+});
+
+test('arrival rate follows a steady rate and decays to zero in silence', () => {
+  const r = new ArrivalRate(10_000);
+  for (let t = 0; t <= 100_000; t += 100) r.observe(1, t); // 10 000/s
+  assert.ok(Math.abs(r.rate(100_000) * 1e6 - 10_000) < 600, String(r.rate(100_000) * 1e6));
+  assert.ok(r.rate(200_000) * 1e6 < 1);
+});
