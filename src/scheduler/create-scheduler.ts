@@ -16,6 +16,9 @@ export const BATCHING_POLICIES: readonly BatchingPolicyName[] = ['adaptive', 'st
 export const PARAM_POLICY = 'batching_policy';
 export const PARAM_LATENCY_TARGET = 'batching_latency_target_us';
 
+/** Requests one model version holds waiting (per priority level and above) when its config sets no bound. */
+export const DEFAULT_MAX_QUEUE_SIZE = 1024;
+
 export interface CreateSchedulerOptions {
   readonly metrics?: InferenceMetrics;
   /** Overrides the config's choice for every model (e.g. `autoglm serve --batching none` for a baseline run). */
@@ -87,7 +90,7 @@ export function createBatchScheduler(model: SchedulerModel, options: CreateSched
     queue: queueConfigOf(db),
     maxBatchSize: config.max_batch_size,
     preserveOrdering: db?.preserve_ordering ?? false,
-    maxQueueSize: options.maxQueueSize ?? 4096,
+    maxQueueSize: options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
     metrics: options.metrics?.forModel(model.model, model.version),
     warmUpSizes: options.warmUp === false ? [] : warmUpSizes(batchRows, plan.policy === 'static' ? db?.preferred_batch_size : []),
   });
