@@ -4,7 +4,8 @@
  * policy, batching off, and Triton's static batcher with max_queue_delay_microseconds 100, 1000 and 5000 — the same
  * model under five names in one server. Throughput and p50/p99 (from each request's intended send time).
  * Targets: adaptive within 5 % of the best static setting's throughput at every load; at 10 % its p99 within 1.2×
- * of batching off. The load client shares the machine's cores with the server.
+ * of batching off. Windows last long enough for ≥ 1,000 samples each. The load client shares the machine's cores
+ * with the server.
  *
  *   node --import tsx bench/batching-sweep.ts [--window-ms 3000] [--hidden 8192] [--loads 0.1,0.5,0.9,1.2]
  */
@@ -41,8 +42,9 @@ try {
   for (const load of LOADS) {
     const rate = cap * load;
     const res: Record<string, WindowResult> = {};
+    const ms = Math.max(MS, Math.ceil((1100 / rate) * 1000)); // ≥ 1,000 samples for each p99
     for (const [n] of POLICIES) {
-      res[n] = await openLoop(server.url, reqs[n].requests, expected, rate, 1000, MS, check);
+      res[n] = await openLoop(server.url, reqs[n].requests, expected, rate, 1000, ms, check);
       const r = res[n];
       console.log(`${(load * 100).toFixed(0)} % | ${n} | ${rate.toFixed(0)} | ${r.throughput.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.errors}`);
     }
