@@ -155,3 +155,19 @@ test('batching "none" runs one request per execution; a request past max_batch_s
   await assert.rejects(s.enqueue(req('mlp', 'input', 65, IN, 1)), (e: unknown) => e instanceof InferenceError && e.code === 'INVALID_ARGUMENT');
   await s.drain();
 });
+
+test('drain finishes what is queued and running, then refuses; preserve_ordering answers in admission order', async () => {
+  const config: ModelConfig = { ...mlpConfig, dynamic_batching: {
+    preferred_batch_size: [], max_queue_delay_microseconds: 0, preserve_ordering: true, priority_levels: 0, default_priority_level: 0,
+    priority_queue_policy: {},
+  } };
+  const s = createBatchScheduler({ model: 'mlp', version: '1', config, instances: mlp }, { warmUp: false });
+  const done: number[] = [];
+  // Requests of very different sizes on two instances: without ordering, small ones could overtake big ones.
+  const ps = Array.from({ length: 20 }, (_, i) => s.enqueue(req('mlp', 'input', i % 2 === 0 ? 64 : 1, IN, i)).then(() => { done.push(i); }));
+  await s.drain();
+  assert.equal(done.length, 20, 'drain resolved after every queued request was answered');
+  assert.deepEqual(done, Array.from({ length: 20 }, (_, i) => i));
+  await Promise.all(ps);
+  await assert.rejects(s.enqueue(req('mlp', 'input', 1, IN, 1)), (e: unknown) => e instanceof InferenceError && e.code === 'UNAVAILABLE');
+});
