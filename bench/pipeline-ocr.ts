@@ -2,7 +2,7 @@
  * The example `ocr` pipeline (PP-OCRv4 det + rec, JS decode/crop/CTC) served in-process from
  * examples/model_repository, on rendered pages with known text.
  *
- *   node --import tsx bench/pipeline-ocr.ts [--pairs 3] [--window-ms 4000] [--rec-reps 5]
+ *   node --import tsx bench/pipeline-ocr.ts [--pairs 2] [--window-ms 3000] [--rec-reps 2]
  *
  * (1) Images/s and latency at concurrency 1 and 16, closed loop, windows alternating (c1, c16, c1, c16, …) after a
  *     warm-up; latencies of every request of a concurrency pooled (exact percentiles from all samples).
@@ -21,9 +21,9 @@ import { renderText, type TextLine } from '../test/pipeline/render-text.js';
 
 const { values: args } = parseArgs({
   options: {
-    pairs: { type: 'string', default: '3' },
-    'window-ms': { type: 'string', default: '4000' },
-    'rec-reps': { type: 'string', default: '5' },
+    pairs: { type: 'string', default: '2' },
+    'window-ms': { type: 'string', default: '3000' },
+    'rec-reps': { type: 'string', default: '2' },
   },
 });
 const PAIRS = Number(args.pairs);

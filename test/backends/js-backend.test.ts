@@ -77,6 +77,28 @@ test('BYTES round-trip keeps arbitrary bytes and views into a shared body', asyn
   assert.equal(body.byteLength, 8, 'the request body is not detached');
 });
 
+test('numeric inputs that are views into a larger buffer (a Node Buffer from a request body) stay intact', async () => {
+  const inst = await load('view', `export function execute(inputs) {
+  const x = inputs.find((t) => t.name === 'x');
+  x.data.fill(-1); // model code scribbling on its inputs must not reach the caller
+  return [{ name: 'y', datatype: 'FP32', shape: x.shape, data: new Float32Array(x.data.length).fill(x.data.length) }];
+}`);
+  const body = Buffer.alloc(64, 0);
+  const x = new Float32Array(body.buffer, body.byteOffset + 16, 4).fill(3);
+  const r = await inst.execute([{ name: 'x', datatype: 'FP32', shape: [2, 2], data: x }], ['y']);
+  assert.deepEqual(Array.from(r.outputs[0].data as Float32Array), [4, 4, 4, 4]);
+  assert.equal(body.buffer.byteLength > 0, true, 'not detached');
+  assert.deepEqual(Array.from(x), [3, 3, 3, 3], 'not changed');
+  const whole = Buffer.alloc(4); // not from the pool: its own ArrayBuffer, which a careless transfer would detach
+  whole.set([1, 2, 3, 4]);
+  const u8 = await load('bytesview', `export function execute(inputs) { return [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: Array.from(inputs[0].data.slice(0, 2)) }]; }`, {
+    input: [tensorConfig('x', 'TYPE_UINT8', [4])],
+  });
+  const r2 = await u8.execute([{ name: 'x', datatype: 'UINT8', shape: [1, 4], data: whole }], ['y']);
+  assert.deepEqual(Array.from(r2.outputs[0].data as Float32Array), [1, 2]);
+  assert.deepEqual([...whole], [1, 2, 3, 4], 'a Buffer input is neither detached nor changed');
+});
+
 test('outputs that contradict the config fail the batch with INTERNAL naming the output', async () => {
   const inst = await load('liar', `
 export function execute(inputs, names) {

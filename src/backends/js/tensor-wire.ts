@@ -78,7 +78,10 @@ export function packTensors(
     } else if (data.buffer instanceof SharedArrayBuffer) {
       // Shared memory crosses threads as it is.
     } else if (keep || !ownsBuffer(data)) {
-      data = (data as unknown as { slice(): ArrayBufferView }).slice();
+      // A copy into a fresh buffer (not `.slice()`: on a Node Buffer that is a view of the same memory).
+      const copy = new ctor((data as unknown as ArrayLike<number>).length) as unknown as { set(a: unknown): void };
+      copy.set(data);
+      data = copy as unknown as ArrayBufferView;
     }
     if (data.buffer instanceof ArrayBuffer) transfer.push(data.buffer);
     out.push({ name: t.name, datatype: t.datatype, shape, data });
