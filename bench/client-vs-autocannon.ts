@@ -11,7 +11,13 @@
  *
  *   node --import tsx bench/client-vs-autocannon.ts [--target floor|serve] [--url URL -m MODEL]
  *        [--concurrency-range 1:64:x2] [--pairs 3] [--window-s 2] [--protocol-format binary|json] [--json FILE]
- *        [--metrics-url URL]
+ *        [--metrics-url URL] [--pin]
+ *
+ * --simultaneous: both clients at once, each with the concurrency's connections (the server sees twice as many):
+ * the same moment's noise hits both, so their throughputs should agree whatever else the machine does (CPU per
+ * request is then not separable and shows as '-').
+ * --pin (Linux, 2+ cores): the spawned server runs on CPU 0 and this process on CPU 1, so a client that spends more
+ * CPU per request (autocannon does) cannot slow the server it measures; other processes still share both.
  *
  * Each client's count is also checked against the server's own count of answers over the same window (the floor
  * server's /floor/served, or nv_inference_request_success from --metrics-url): a ratio of 1 means the client
@@ -30,7 +36,7 @@ import { parseRange } from '../src/bench/options.js';
 import { encodeInferBody, encodeInferRequest } from '../src/bench/request-body.js';
 import { targetOf } from '../src/bench/run-bench.js';
 import { synthesizeInputs } from '../src/bench/synthetic-inputs.js';
-import { spawnAutoglmServe, spawnFloorServer, type ServerProcess } from './baselines/processes.js';
+import { pinServersTo, spawnAutoglmServe, spawnFloorServer, type ServerProcess } from './baselines/processes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,6 +49,8 @@ const { values: args } = parseArgs({
     'protocol-format': { type: 'string', default: 'binary' },
     json: { type: 'string' },
     'metrics-url': { type: 'string' },
+    pin: { type: 'boolean', default: false },
+    simultaneous: { type: 'boolean', default: false },
   },
 });
 
@@ -118,6 +126,8 @@ async function autocannonWindow(url: string, path: string, body: Buffer, headers
   };
 }
 
+const noCount: ServerCount = async () => undefined;
+
 function serverCounter(url: string, target: string, model: string, metricsUrl: string | undefined): ServerCount {
   if (metricsUrl) {
     return async () => (await scrapeCounters(metricsUrl, model, ''))?.requestSuccess;
@@ -135,6 +145,7 @@ async function main(): Promise<void> {
   let server: ServerProcess | undefined;
   let url = args.url;
   let model = args['model-name'];
+  if (args.pin) pinServersTo('0', '1');
   if (!url) {
     if (args.target === 'serve') {
       server = await spawnAutoglmServe(join(import.meta.dirname, '..', 'examples', 'model_repository'));
@@ -161,7 +172,9 @@ async function main(): Promise<void> {
     const count = serverCounter(url, args.url ? '' : args.target!, model, args['metrics-url']);
     const seconds = Number(args['window-s']);
     console.log(`client vs autocannon: ${url} model ${model} (${format}, ${request.length} B requests), ` +
-      `${pairs} pairs of ${seconds} s windows per concurrency; server in its own process, all sharing this machine's cores`);
+      `${pairs} pairs of ${seconds} s windows per concurrency; server in its own process, ` +
+      (args.pin ? 'pinned to CPU 0, clients to CPU 1 (other processes share both)' : "all sharing this machine's cores") +
+      (args.simultaneous ? '; both clients run at the same time' : '; clients alternate'));
     // Warm-up: both clients, unmeasured (JIT, server caches, connections).
     await oursWindow(url, request, levels[0], 1, count);
     await autocannonWindow(url, path, encoded.body, headers, levels[0], 1, count);
@@ -173,8 +186,15 @@ async function main(): Promise<void> {
       const ours: ClientWindow[] = [];
       const theirs: ClientWindow[] = [];
       for (let p = 0; p < pairs; p++) {
-        // Alternate which goes first, so a drift in the machine's load does not favour one client.
-        if (p % 2 === 0) {
+        if (args.simultaneous) {
+          const [o, a] = await Promise.all([
+            oursWindow(url, request, c, seconds, noCount),
+            autocannonWindow(url, path, encoded.body, headers, c, seconds, noCount),
+          ]);
+          ours.push(o);
+          theirs.push(a);
+        } else if (p % 2 === 0) {
+          // Alternate which goes first, so a drift in the machine's load does not favour one client.
           ours.push(await oursWindow(url, request, c, seconds, count));
           theirs.push(await autocannonWindow(url, path, encoded.body, headers, c, seconds, count));
         } else {
@@ -189,7 +209,7 @@ async function main(): Promise<void> {
       console.log(`| ${c} | ${m(ours, (w) => w.throughput).toFixed(0)} | ${m(theirs, (w) => w.throughput).toFixed(0)} | ` +
         `${row.ratio.median.toFixed(3)} (${row.ratio.min.toFixed(3)}–${row.ratio.max.toFixed(3)}) | ` +
         `${countRatio(ours)} | ${countRatio(theirs)} | ` +
-        `${m(ours, (w) => w.cpuUsPerRequest).toFixed(1)} | ${m(theirs, (w) => w.cpuUsPerRequest).toFixed(1)} | ` +
+        (args.simultaneous ? '- | - | ' : `${m(ours, (w) => w.cpuUsPerRequest).toFixed(1)} | ${m(theirs, (w) => w.cpuUsPerRequest).toFixed(1)} | `) +
         `${(m(ours, (w) => w.p50Us) / 1000).toFixed(2)} | ${(m(theirs, (w) => w.p50Us) / 1000).toFixed(2)} | ` +
         `${ours.reduce((n, w) => n + w.errors, 0)} / ${theirs.reduce((n, w) => n + w.errors, 0)} |`);
     }

@@ -3,7 +3,7 @@
  * shares the machine's cores — say so next to every figure): the floor server, the naive server, and Open-AutoGLM
  * itself (`autoglm serve`, run from the sources).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -15,9 +15,24 @@ export interface ServerProcess {
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
+/** Which CPUs a spawned server may run on (taskset list, e.g. '0'); unset = any. Set by `pinServersTo`. */
+let serverCpus: string | undefined;
+
+/**
+ * Pins servers spawned from now on to `serverCpuList` and this process (all its threads) to `clientCpuList`, so the
+ * load generator's own CPU use cannot take the server's (other processes on the machine still can). Linux taskset.
+ */
+export function pinServersTo(serverCpuList: string, clientCpuList: string): void {
+  serverCpus = serverCpuList;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', clientCpuList, String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset failed: ${r.stderr || r.error?.message}`);
+}
+
 /** Spawns `node --import tsx <script> …args` and resolves once a stdout line yields the base URL. */
 function spawnUntil(args: string[], urlOf: (line: string) => string | undefined, timeoutMs: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nodeArgs = [process.execPath, '--import', 'tsx', ...args];
+  const [cmd, ...argv] = serverCpus ? ['taskset', '-c', serverCpus, ...nodeArgs] : nodeArgs;
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
   const close = () => new Promise<void>((resolve) => {
