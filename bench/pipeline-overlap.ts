@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
 const TRIPLES = Number(args.triples);
 const WINDOW_MS = Number(args['window-ms']);
 const CONCURRENCY = Number(args.concurrency);
-/** compute: the JS stages burn CPU; wait: they also wait 2 ms without CPU (as a stage calling out to a service would). */
+/** compute: the JS stages burn CPU; wait: they wait 2 ms and compute little (as stages calling out to a service would). */
 const JS_STAGES = args['js-stages'] === 'wait' ? 'wait' : 'compute';
 const WAIT = JS_STAGES === 'wait' ? 'await new Promise((r) => setTimeout(r, 2));' : '';
 
@@ -45,8 +45,9 @@ const IN = SIDE * SIDE;
 // on 2 cores the stages then compete for CPU rather than run side by side).
 const HIDDEN = Number(args.hidden);
 const OUT = 1000;
-const PRE_PASSES = 1; // box-blur passes: the pre stage's work
-const POST_PASSES = 5; // soft-max passes: the post stage's work
+// The JS stages' CPU work: box-blur passes (pre) and soft-max passes (post). In wait mode they mostly wait.
+const PRE_PASSES = JS_STAGES === 'wait' ? 0 : 1;
+const POST_PASSES = JS_STAGES === 'wait' ? 1 : 5;
 
 // The pre stage's computation, shared by the JS model (as source) and the reference check here.
 const preSource = `
@@ -139,8 +140,10 @@ const median = (xs: number[]) => {
 };
 
 /** Closed loop: `concurrency` callers, each sending its next request when the last one is answered. */
+let lastCores = 0;
 async function closedLoop(send: () => Promise<unknown>, concurrency: number, ms: number, check: (r: unknown) => void): Promise<number> {
   const end = performance.now() + ms;
+  const cpu0 = process.cpuUsage();
   let done = 0;
   let checked = false;
   const t0 = performance.now();
@@ -154,7 +157,11 @@ async function closedLoop(send: () => Promise<unknown>, concurrency: number, ms:
       done++;
     }
   }));
-  return done / ((performance.now() - t0) / 1000);
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  // Cores this process kept busy (all its threads): when it stays well under the machine's, others had them.
+  lastCores = (cpu.user + cpu.system) / 1000 / wallMs;
+  return done / (wallMs / 1000);
 }
 
 async function main(): Promise<void> {
@@ -194,10 +201,13 @@ async function main(): Promise<void> {
     const rows: { p: number; s: number; q: number }[] = [];
     for (let i = 0; i < TRIPLES; i++) {
       const p = await run('pipe', CONCURRENCY);
+      const pc = lastCores;
       const s = await run(slowest, CONCURRENCY);
+      const sc = lastCores;
       const q = await run('pipe', 1);
+      const qc = lastCores;
       rows.push({ p, s, q });
-      console.log(`triple ${i + 1}: pipeline ${p.toFixed(0)} req/s, ${slowest} alone ${s.toFixed(0)} req/s, one after another ${q.toFixed(0)} req/s`);
+      console.log(`triple ${i + 1}: pipeline ${p.toFixed(0)} req/s (${pc.toFixed(2)} cores busy), ${slowest} alone ${s.toFixed(0)} req/s (${sc.toFixed(2)}), one after another ${q.toFixed(0)} req/s (${qc.toFixed(2)})`);
     }
     const ps = rows.map((r) => r.p / r.s);
     const pq = rows.map((r) => r.p / r.q);
