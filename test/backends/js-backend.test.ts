@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { JsBackend } from '../../src/backends/js/js-backend.js';
 import type { ModelInstance } from '../../src/backends/backend.js';
-import { InferenceError, type Tensor } from '../../src/core/index.js';
+import { DATATYPES, InferenceError, allocate, dataTypeInfo, type Tensor } from '../../src/core/index.js';
 import { fromUtf8, modelConfig, tensorConfig, tmpRepo, utf8, writeJsModel } from '../pipeline/helpers.js';
 
 const repo = tmpRepo('autoglm-js-');
@@ -219,4 +219,44 @@ test('finds model.js when the config names model.mjs and the other way round', a
   const inst = await backend.createInstance(spec);
   instances.push(inst);
   assert.equal((await inst.execute([{ name: 'x', datatype: 'FP32', shape: [1], data: new Float32Array(1) }], ['y'])).outputs[0].data[0], 42);
+});
+
+test('every v2 datatype crosses to the model and back unchanged (identity per datatype)', async () => {
+  const config = modelConfig({
+    name: 'identity_all',
+    max_batch_size: 4,
+    input: DATATYPES.map((dt) => tensorConfig(`in_${dt}`, dataTypeInfo(dt).configName, [3])),
+    output: DATATYPES.map((dt) => tensorConfig(`out_${dt}`, dataTypeInfo(dt).configName, [3])),
+  });
+  const inst = await backend.createInstance(writeJsModel(repo, config, `
+export function execute(inputs) {
+  // Checks what the model sees: typed arrays of the right kind, Uint8Array elements for BYTES.
+  for (const t of inputs) {
+    const ok = t.datatype === 'BYTES' ? t.data.every((e) => e instanceof Uint8Array) : ArrayBuffer.isView(t.data);
+    if (!ok) throw new Error(t.name + ' arrived as ' + Object.prototype.toString.call(t.data));
+  }
+  return inputs.map((t) => ({ ...t, name: t.name.replace('in_', 'out_') }));
+}`));
+  instances.push(inst);
+  const inputs: Tensor[] = DATATYPES.map((dt, k) => {
+    const n = 6; // batch 2 × 3
+    if (dt === 'BYTES') return { name: `in_${dt}`, datatype: dt, shape: [2, 3], data: Array.from({ length: n }, (_, i) => utf8(`é${i}`.repeat(i))) };
+    const data = allocate(dt, n);
+    for (let i = 0; i < n; i++) {
+      const v = dt === 'BOOL' ? i % 2 : dt.startsWith('FP') && dt !== 'FP16' ? -(i + k) / 4 : i * 7 + k;
+      (data as unknown as (number | bigint)[])[i] = dataTypeInfo(dt).json === 'bigint' ? BigInt(v) * (dt === 'INT64' ? -1n : 1n) : v;
+    }
+    return { name: `in_${dt}`, datatype: dt, shape: [2, 3], data };
+  });
+  const r = await inst.execute(inputs, DATATYPES.map((dt) => `out_${dt}`));
+  DATATYPES.forEach((dt, i) => {
+    const got = r.outputs[i];
+    assert.equal(got.datatype, dt);
+    assert.deepEqual(got.shape, [2, 3]);
+    if (dt === 'BYTES') assert.deepEqual((got.data as Uint8Array[]).map(fromUtf8), (inputs[i].data as Uint8Array[]).map(fromUtf8));
+    else {
+      assert.equal(got.data.constructor, inputs[i].data.constructor, dt);
+      assert.deepEqual(Array.from(got.data as ArrayLike<number>), Array.from(inputs[i].data as ArrayLike<number>), dt);
+    }
+  });
 });
