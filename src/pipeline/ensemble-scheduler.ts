@@ -133,34 +133,41 @@ export class EnsembleScheduler implements Scheduler {
         pending.then(
           (response) => {
             if (failed) return;
-            const byName = new Map(response.outputs.map((t) => [t.name, t]));
-            const produced: string[] = [];
-            for (const b of step.outputs) {
-              const t = byName.get(b.modelTensor);
-              if (!t) continue;
-              values.set(b.ensembleTensor, rename(t, b.ensembleTensor));
-              produced.push(b.ensembleTensor);
-            }
-            if (--remaining === 0) {
-              finish();
-              return;
-            }
-            for (const tensor of produced) {
-              for (const next of this.plan.consumers.get(tensor) ?? []) {
-                const left = missing.get(next);
-                if (left === undefined) continue; // not needed for this request
-                missing.set(next, left - 1);
-                if (left === 1) start(next);
+            try {
+              const byName = new Map(response.outputs.map((t) => [t.name, t]));
+              const produced: string[] = [];
+              for (const { name } of sel.wanted.get(step)!) {
+                const b = step.outputs.find((o) => o.modelTensor === name)!;
+                const t = byName.get(name);
+                if (!t) throw new InferenceError('INTERNAL', `model '${step.model}' returned no output '${name}'`);
+                values.set(b.ensembleTensor, rename(t, b.ensembleTensor));
+                produced.push(b.ensembleTensor);
               }
+              if (--remaining === 0) {
+                finish();
+                return;
+              }
+              for (const tensor of produced) {
+                for (const next of this.plan.consumers.get(tensor) ?? []) {
+                  const left = missing.get(next);
+                  if (left === undefined) continue; // not needed for this request
+                  missing.set(next, left - 1);
+                  if (left === 1) start(next);
+                }
+              }
+            } catch (err) {
+              fail(step, err);
             }
           },
-          (err) => {
-            if (failed) return;
-            failed = true;
-            const e = toInferenceError(err);
-            reject(new InferenceError(e.code, `ensemble '${this.plan.name}' ${step.label}: ${e.message}`, { cause: err, retryAfterSec: e.retryAfterSec }));
-          },
+          (err) => fail(step, err),
         );
+      };
+      /** The first failure settles the request; steps still running finish unobserved, and none starts after. */
+      const fail = (step: PlanStep, err: unknown) => {
+        if (failed) return;
+        failed = true;
+        const e = toInferenceError(err);
+        reject(new InferenceError(e.code, `ensemble '${this.plan.name}' ${step.label}: ${e.message}`, { cause: err, retryAfterSec: e.retryAfterSec }));
       };
       if (remaining === 0) {
         finish();
