@@ -260,3 +260,15 @@ export function execute(inputs) {
     }
   });
 });
+
+test('execute_timeout_ms ends a model stuck in a loop: that batch fails, the next gets a fresh worker', async () => {
+  const inst = await load('looper', `
+export function execute(inputs) {
+  if (inputs[0].data[0] === 1) for (;;) {}
+  return [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [5, 5] }];
+}`, { parameters: { execute_timeout_ms: { string_value: '300' } } });
+  const run = (n: number) => inst.execute([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([n, 0]) }], ['y']);
+  await assert.rejects(run(1), (e: unknown) => e instanceof InferenceError && e.code === 'INTERNAL' && /longer than 300 ms/.test(e.message));
+  assert.deepEqual(Array.from((await run(0)).outputs[0].data as Float32Array), [5, 5]);
+  await assert.rejects(load('badtimeout', 'export function execute() { return []; }', { parameters: { execute_timeout_ms: { string_value: 'soon' } } }), /execute_timeout_ms/);
+});

@@ -58,10 +58,15 @@ export class JsModelInstance implements ModelInstance {
   private readonly outputs = new Map<string, OutputSpec>();
   private readonly batched: boolean;
   private readonly context: JsModelContext;
+  /** `parameters { key: "execute_timeout_ms" }`; 0 = no limit. */
+  private readonly timeoutMs: number;
 
   constructor(private readonly spec: InstanceSpec) {
     this.name = spec.instanceName;
     this.batched = spec.config.max_batch_size > 0;
+    const t = spec.config.parameters?.execute_timeout_ms?.string_value;
+    this.timeoutMs = t === undefined ? 0 : Number(t);
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 0) throw new Error(`parameter execute_timeout_ms must be a whole number of milliseconds ≥ 0, got '${t}'`);
     for (const o of spec.config.output) {
       const dt = fromConfigName(o.data_type);
       if (!dt) throw new Error(`output '${o.name}': unknown data_type ${o.data_type}`);
@@ -123,10 +128,13 @@ export class JsModelInstance implements ModelInstance {
     const packed = packTensors(inputs, true);
     const id = this.nextId++;
     const t1 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     const result = await new Promise<Extract<FromWorker, { type: 'result' }>>((resolve, reject) => {
       this.running = { id, resolve, reject };
       worker.postMessage({ type: 'execute', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);
-    });
+      // A model stuck in a loop cannot be interrupted inside its thread: end the thread (the next batch gets a new one).
+      if (this.timeoutMs > 0) timer = setTimeout(() => this.onDeath(worker, `execute took longer than ${this.timeoutMs} ms (execute_timeout_ms): worker ended`), this.timeoutMs);
+    }).finally(() => clearTimeout(timer));
     const t2 = performance.now();
     const byName = new Map(result.outputs.map((w) => [w.name, w]));
     const batch = this.batched ? (inputs[0]?.shape[0] ?? 0) : 0;
