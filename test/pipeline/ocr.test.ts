@@ -93,7 +93,7 @@ test('bytes that are not an image fail that request with INVALID_ARGUMENT naming
   assert.equal(server.modelMetadata('ocr').platform, 'ensemble');
 });
 
-test('over HTTP, as the README shows: JSON with the PNG as base64 text', async () => {
+test('over HTTP, as the README shows: JSON with the PNG as base64 text, and raw bytes in binary', async () => {
   const http = await HttpFrontend.listen(server, { port: 0, host: '127.0.0.1' });
   try {
     const png = await renderText({ width: 520, height: 110, lines: [{ text: 'Hello from Open-AutoGLM', x: 20, y: 45 }, { text: 'p99 latency 42 ms', x: 20, y: 90 }] });
@@ -103,6 +103,18 @@ test('over HTTP, as the README shows: JSON with the PNG as base64 text', async (
     const json = (await res.json()) as { outputs: { name: string; shape: number[]; data: unknown[] }[] };
     assert.deepEqual(json.outputs.find((o) => o.name === 'text')?.data, ['Hello from Open-AutoGLM', 'p99 latency 42 ms']);
     assert.deepEqual(json.outputs.find((o) => o.name === 'boxes')?.shape, [2, 4]);
+    // The same PNG as raw bytes with the binary tensor extension (a BYTES element: 4-byte length, then the bytes).
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: png.length + 4 } }] }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(png.length);
+    const binary = await fetch(`http://127.0.0.1:${http.port}/v2/models/ocr/infer`, {
+      method: 'POST',
+      headers: { 'Inference-Header-Content-Length': String(header.length), 'Content-Type': 'application/octet-stream' },
+      body: Buffer.concat([header, len, png]),
+    });
+    assert.equal(binary.status, 200);
+    const bj = (await binary.json()) as { outputs: { name: string; data: unknown[] }[] };
+    assert.deepEqual(bj.outputs.find((o) => o.name === 'text')?.data, ['Hello from Open-AutoGLM', 'p99 latency 42 ms']);
     const bad = await fetch(`http://127.0.0.1:${http.port}/v2/models/ocr/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: ['bm90IGFuIGltYWdl'] }] }) });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /step 1 \(ocr_decode\)/);
