@@ -7,6 +7,7 @@
  * Tensors move between steps by reference (renamed, never copied). Only the steps that lead to the requested
  * outputs run.
  */
+import { performance } from 'node:perf_hooks';
 import { InferenceError, toInferenceError, type InferenceRequest, type InferenceResponse, type Tensor } from '../core/index.js';
 import type { InferenceService } from '../server/service.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -15,11 +16,31 @@ import type { EnsemblePlan, PlanStep } from './ensemble-plan.js';
 /** What the ensemble needs of the server: the front door every request uses. */
 export type StepRunner = Pick<InferenceService, 'infer'>;
 
+interface Counter { inc(by?: number): void }
+
+/**
+ * The per-model metrics an ensemble records for its own requests (its steps record theirs under their own models).
+ * src/metrics' ModelMetrics has this shape.
+ */
+export interface EnsembleMetrics {
+  readonly success: Counter;
+  readonly failure: Readonly<Record<'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER', Counter>>;
+  /** Rows (the batch dimension), as Triton counts inferences. */
+  readonly inferenceCount: Counter;
+  readonly execCount: Counter;
+  readonly requestDurationUs: Counter;
+  readonly requestLatencyUs: { observe(us: number): void };
+  readonly pending: { collect: (() => number) | undefined };
+}
+
 export interface EnsembleSchedulerOptions {
   readonly plan: EnsemblePlan;
   /** The ensemble's own version (reported in responses). */
   readonly version: string;
   readonly service: StepRunner;
+  /** Whether requests carry a batch dimension (the ensemble's max_batch_size > 0), for counting inferences. */
+  readonly batched?: boolean;
+  readonly metrics?: EnsembleMetrics;
 }
 
 /** Per step, the part of a request's work that depends only on which outputs were asked for. */
@@ -35,6 +56,8 @@ export class EnsembleScheduler implements Scheduler {
   private readonly service: StepRunner;
   /** Selections by requested outputs (`''` = all), computed once per distinct set. */
   private readonly selections = new Map<string, Selection>();
+  private readonly metrics: EnsembleMetrics | undefined;
+  private readonly batched: boolean;
   private inFlight = 0;
   private draining = false;
   private drained: (() => void) | undefined;
@@ -43,6 +66,9 @@ export class EnsembleScheduler implements Scheduler {
     this.plan = o.plan;
     this.version = o.version;
     this.service = o.service;
+    this.batched = o.batched ?? false;
+    this.metrics = o.metrics;
+    if (this.metrics) this.metrics.pending.collect = () => this.inFlight;
   }
 
   /** Requests admitted and not yet answered (an ensemble keeps no queue of its own: its steps' models do). */
@@ -60,10 +86,32 @@ export class EnsembleScheduler implements Scheduler {
       return Promise.reject(err);
     }
     this.inFlight++;
-    return this.run(request, outputNames, selection).finally(() => {
-      this.inFlight--;
-      if (this.draining && this.inFlight === 0) this.drained?.();
-    });
+    const t0 = performance.now();
+    const m = this.metrics;
+    return this.run(request, outputNames, selection).then(
+      (response) => {
+        if (m) {
+          const us = (performance.now() - t0) * 1000;
+          m.success.inc();
+          m.execCount.inc();
+          m.inferenceCount.inc(this.batched ? (request.inputs[0]?.shape[0] ?? 1) : 1);
+          m.requestDurationUs.inc(us);
+          m.requestLatencyUs.observe(us);
+        }
+        this.settled();
+        return response;
+      },
+      (err: InferenceError) => {
+        m?.failure[failureReason(err.code)].inc();
+        this.settled();
+        throw err;
+      },
+    );
+  }
+
+  private settled(): void {
+    this.inFlight--;
+    if (this.draining && this.inFlight === 0) this.drained?.();
   }
 
   drain(): Promise<void> {
@@ -176,6 +224,14 @@ export class EnsembleScheduler implements Scheduler {
       for (const s of sel.steps) if (missing.get(s) === 0) start(s);
     });
   }
+}
+
+/** Triton's failure reasons, from the code of the step error that failed the request. */
+function failureReason(code: string): keyof EnsembleMetrics['failure'] {
+  if (code === 'CANCELLED') return 'CANCELED';
+  if (code === 'QUEUE_FULL' || code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED') return 'REJECTED';
+  if (code === 'INTERNAL') return 'BACKEND';
+  return 'OTHER';
 }
 
 function rename(t: Tensor, name: string): Tensor {

@@ -1,2 +1,2 @@
 export { planEnsemble, EnsembleConfigError, type EnsemblePlan, type PlanStep, type Binding, type ModelLookup } from './ensemble-plan.js';
-export { EnsembleScheduler, type EnsembleSchedulerOptions, type StepRunner } from './ensemble-scheduler.js';
+export { EnsembleScheduler, type EnsembleSchedulerOptions, type EnsembleMetrics, type StepRunner } from './ensemble-scheduler.js';

@@ -23,7 +23,7 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
   if (model.config.platform === 'ensemble') {
     // Throws EnsembleConfigError, naming the step, when the graph does not hold together.
     const plan = planEnsemble(model.config, (m, v) => ctx.lookupConfig(m, v) ?? 'is not loaded (not in the repository, or it failed to load)');
-    return new EnsembleScheduler({ plan, version: model.version, service: ctx.service });
+    return new EnsembleScheduler({ plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0 });
   }
   return new DirectScheduler(model);
 }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EnsembleScheduler, planEnsemble, type StepRunner } from '../../src/pipeline/index.js';
 import { InferenceError, type InferenceRequest, type ModelConfig } from '../../src/core/index.js';
+import { InferenceMetrics } from '../../src/metrics/inference-metrics.js';
 import { modelConfig, tensorConfig as tc } from './helpers.js';
 
 const models = new Map<string, ModelConfig>([
@@ -64,4 +65,26 @@ test('drain waits for requests in flight and then refuses new ones', async () =>
   assert.equal(r.outputs[0].name, 'out');
   await draining;
   assert.equal(drained, true);
+});
+
+test('metrics: the ensemble counts its own requests (success, failure by reason, inferences, latency)', async () => {
+  const metrics = new InferenceMetrics();
+  let fail = false;
+  const runner: StepRunner = {
+    infer: async (r) => {
+      if (fail && r.model === 'b') throw new InferenceError('INTERNAL', 'b broke');
+      return { model: r.model, version: '1', outputs: [{ ...r.inputs[0], name: 'y' }] };
+    },
+  };
+  const s = new EnsembleScheduler({ plan, version: '1', service: runner, metrics: metrics.forModel('ab', '1') });
+  await s.enqueue(request);
+  await s.enqueue(request);
+  fail = true;
+  await assert.rejects(s.enqueue(request));
+  const text = metrics.render();
+  assert.match(text, /nv_inference_request_success\{model="ab",version="1"\} 2/);
+  assert.match(text, /nv_inference_request_failure\{model="ab",version="1",reason="BACKEND"\} 1/);
+  assert.match(text, /nv_inference_count\{model="ab",version="1"\} 2/);
+  assert.match(text, /nv_inference_pending_request_count\{model="ab",version="1"\} 0/);
+  assert.match(text, /autoglm_request_duration_us_count\{model="ab",version="1"\} 2/);
 });
