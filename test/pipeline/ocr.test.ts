@@ -4,6 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceServer } from '../../src/server/inference-server.js';
 import { HttpFrontend } from '../../src/frontends/http/index.js';
@@ -76,6 +77,11 @@ test('a photo-like page: gray, noisy, blurred JPEG with two columns', async () =
   const cer = charErrorRate(got.text, want);
   assert.ok(cer <= 0.08, `character error rate ${cer.toFixed(3)}: ${JSON.stringify(got.text)}`);
   got.boxes.forEach(([x0], i) => assert.equal(x0 < 450, i % 2 === 0, `line ${i} in the wrong column: ${got.boxes[i]}`));
+});
+
+test('the README example: examples/model_repository/ocr/sample.png reads as the README says', async () => {
+  const got = await ocr(readFileSync(join(repo, 'ocr', 'sample.png')));
+  assert.deepEqual(got.text, ['Hello from Open-AutoGLM', 'p99 latency 42 ms']);
 });
 
 test('an image without text gives no lines; base64 text is accepted like raw bytes', async () => {
