@@ -148,3 +148,12 @@ test('bad requests are refused before any step runs', async () => {
   await assert.rejects(server.infer(req('chain', [input(1, 2)], ['nope'])),
     (e: unknown) => e instanceof InferenceError && e.code === 'INVALID_ARGUMENT');
 });
+
+test('a step model unloaded under the pipeline fails its requests at that step until it is back', async () => {
+  await server.unloadModel('stage_c');
+  assert.equal(server.isModelReady('chain'), true);
+  await assert.rejects(server.infer(req('chain', [input(1, 2)])),
+    (e: unknown) => e instanceof InferenceError && e.code === 'UNAVAILABLE' && /ensemble 'chain' step 3 \(stage_c\)/.test(e.message));
+  await server.loadModel('stage_c');
+  assert.deepEqual(out(await server.infer(req('chain', [input(1, 2)], ['out'])), 'out'), [112, 113]);
+});
