@@ -15,6 +15,7 @@ import { ManagedModel, type ModelVersion } from './model-version.js';
 import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
 import { validateRequest } from './validate-request.js';
 import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
+import { ensembleLoadRounds, stepModelNames } from '../pipeline/index.js';
 import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
 
@@ -74,17 +75,26 @@ export class InferenceServer implements InferenceService {
     const all = [...server.models.values()];
     const composite = all.filter((m) => server.isComposite(m));
     await Promise.all(all.filter((m) => !composite.includes(m)).map((m) => server.loadOne(m)));
-    await Promise.all(composite.map((m) => server.loadOne(m)));
+    // Ensembles of ensembles: each after the ones it uses (src/pipeline/load-order.ts).
+    const uses = composite.map((m) => ({ name: m.name, uses: stepModelNames(server.configText(m)) }));
+    for (const round of ensembleLoadRounds(uses)) {
+      await Promise.all(round.map((name) => server.loadOne(server.models.get(name)!)));
+    }
     return server;
   }
 
   /** Whether a model's config.pbtxt names a composite platform (read cheaply, before its config is loaded). */
   private isComposite(m: ManagedModel): boolean {
+    const text = this.configText(m);
+    return [...COMPOSITE_PLATFORMS].some((p) => new RegExp(`platform\\s*:\\s*"${p}"`).test(text));
+  }
+
+  /** The model's config.pbtxt as text ('' when there is none or it cannot be read). */
+  private configText(m: ManagedModel): string {
     try {
-      const text = readFileSync(join(m.modelDir, 'config.pbtxt'), 'utf8');
-      return [...COMPOSITE_PLATFORMS].some((p) => new RegExp(`platform\\s*:\\s*"${p}"`).test(text));
+      return readFileSync(join(m.modelDir, 'config.pbtxt'), 'utf8');
     } catch {
-      return false;
+      return '';
     }
   }
 

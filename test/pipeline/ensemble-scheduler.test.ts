@@ -77,6 +77,15 @@ ensemble_scheduling { step [
   ${stepOf('stage_c', 'a', 'right', 'tc')},
   { model_name: "join" model_version: -1 input_map { key: "p" value: "left" } input_map { key: "q" value: "right" } output_map { key: "sum" value: "sum" } }
 ] }`);
+  // An ensemble of ensembles (named to sort before the one it uses): chain, then stage_a once more.
+  model('a_outer', `platform: "ensemble"
+max_batch_size: 1
+input [ { name: "in" data_type: TYPE_FP32 dims: [ 2 ] } ]
+output [ { name: "out" data_type: TYPE_FP32 dims: [ 2 ] } ]
+ensemble_scheduling { step [
+  { model_name: "chain" model_version: -1 input_map { key: "in" value: "in" } output_map { key: "out" value: "mid" } },
+  { model_name: "stage_a" model_version: -1 input_map { key: "x" value: "mid" } output_map { key: "y" value: "out" } }
+] }`);
   server = await InferenceServer.create({ modelRepositories: [repo] });
 });
 
@@ -101,6 +110,11 @@ test('an ensemble is a model: ready, with metadata, answering through its steps'
   assert.deepEqual(r.outputs.map((t) => t.name), ['out']);
   assert.deepEqual(r.outputs[0].shape, [1, 2]);
   assert.deepEqual(out(r, 'out'), [112, 113]);
+});
+
+test('an ensemble of ensembles loads after the one it uses and runs through it', async () => {
+  assert.equal(server.isModelReady('a_outer'), true, JSON.stringify(server.repositoryIndex().filter((r) => r.name === 'a_outer')));
+  assert.deepEqual(out(await server.infer(req('a_outer', [input(1, 2)])), 'out'), [113, 114]);
 });
 
 test('different requests occupy different stages at the same time', async () => {
