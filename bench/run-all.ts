@@ -14,8 +14,9 @@
  *
  *   npm run bench [-- --quick] [-- --scripts none|all|a,b] [-- --concurrency-range 1:64:x2] [-- -p 2000 -r 5]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -72,6 +73,23 @@ async function captureFloorSpec(url: string): Promise<FloorSpecFile> {
     responseBase64: body.toString('base64'),
     headers: { 'Content-Type': 'application/octet-stream', ...(r.inferenceHeaderLength >= 0 ? { 'Inference-Header-Content-Length': r.inferenceHeaderLength } : {}) },
   };
+}
+
+/** A free loopback port (listen on 0, note it, close). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** `--metrics-port N` for `autoglm serve` when this version has it (its help says so), else nothing. */
+async function metricsFlags(): Promise<{ flags: string[]; url: string }> {
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' });
+  if (!`${help.stdout}${help.stderr}`.includes('--metrics-port')) return { flags: [], url: '' };
+  const port = await freePort();
+  return { flags: ['--metrics-port', String(port)], url: `http://127.0.0.1:${port}/metrics` };
 }
 
 interface Contender {
@@ -140,6 +158,15 @@ function summaryMarkdown(closed: BenchReport[], open: BenchReport[], limit: InPr
     formatComparisonTable(closed),
     '',
   ];
+  if (closed[0].steps.some((s) => s.server)) {
+    out.push('Open-AutoGLM server side (its Prometheus counters over the same windows), per request:', '',
+      '| concurrency | queue ms | compute ms (input + infer + output) | mean batch executed |', '| --- | ---: | ---: | ---: |');
+    for (const s of closed[0].steps) {
+      const v = s.server;
+      out.push(v ? `| ${s.level} | ${(v.queueUs / 1000).toFixed(3)} | ${((v.computeInputUs + v.computeInferUs + v.computeOutputUs) / 1000).toFixed(3)} | ${v.meanBatch.toFixed(2)} |` : `| ${s.level} | - | - | - |`);
+    }
+    out.push('');
+  }
   if (limit) {
     out.push(`In-process limit (onnxruntime-node session.run back to back, ${limit.threads} thread): ` +
       limit.points.map((p) => `batch ${p.batch}: ${p.inferencesPerSec.toFixed(0)} inf/s (${p.runUs.toFixed(0)} µs/run)`).join('; ') +
@@ -167,7 +194,8 @@ async function main(): Promise<void> {
   let limit: InProcessLimit | undefined;
   try {
     log('starting servers: autoglm serve, naive, floor');
-    const serve = await spawnAutoglmServe(REPO);
+    const metrics = await metricsFlags();
+    const serve = await spawnAutoglmServe(REPO, metrics.flags);
     servers.push(serve);
     const naive = await spawnNaiveServer(MODEL_FILE, MODEL);
     servers.push(naive);
@@ -178,8 +206,10 @@ async function main(): Promise<void> {
     const targets = [['Open-AutoGLM', serve.url], ['naive', naive.url], ['floor', floor.url]] as const;
 
     const contenders: Contender[] = [];
+    // Open-AutoGLM's steps carry the server-side queue/compute split when its metrics endpoint answers.
+    const metricsFor = (label: string) => (label === 'Open-AutoGLM' && metrics.url ? ['--metrics-url', metrics.url] : []);
     for (const [label, url] of targets) {
-      const bench = await prepareBench(parseBenchArgs(['-m', MODEL, '-u', url, '--concurrency-range', LEVELS, ...common]));
+      const bench = await prepareBench(parseBenchArgs(['-m', MODEL, '-u', url, '--concurrency-range', LEVELS, ...metricsFor(label), ...common]));
       contenders.push({ label, bench, steps: [] });
     }
     log(`closed loop, concurrency ${LEVELS}`);
@@ -192,7 +222,7 @@ async function main(): Promise<void> {
     const openers: Contender[] = [];
     for (const [label, url] of targets.slice(0, 2)) {
       const bench = await prepareBench(parseBenchArgs(['-m', MODEL, '-u', url, '--request-rate-range', String(rates[0]),
-        '--request-distribution', 'poisson', ...common]));
+        '--request-distribution', 'poisson', ...metricsFor(label), ...common]));
       openers.push({ label, bench, steps: [] });
     }
     await sweep(openers, rates, 'rate');
