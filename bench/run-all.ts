@@ -53,8 +53,13 @@ const MODEL_FILE = join(REPO, MODEL, '1', 'model.onnx');
 const LEVELS = args['concurrency-range'] ?? (QUICK ? '1:16:x4' : '1:64:x2');
 const INTERVAL = args['measurement-interval'] ?? (QUICK ? '500' : '2000');
 const TRIALS = args['max-trials'] ?? (QUICK ? '3' : '5');
-/** Scripts run-all does not run: itself, the client check (run by hand, it takes minutes), scratch files. */
-const NOT_SCENARIOS = new Set(['run-all.ts', 'client-vs-autocannon.ts']);
+/**
+ * bench/*.ts files that are not benchmarks to run here (besides `_scratch` files, `*.d.ts` and `*-common.ts`
+ * shared modules): itself; the client check (run by hand, minutes per run); batching-plot.ts (draws docs/ figures
+ * from a simulation, measures nothing, and would rewrite tracked files).
+ */
+const NOT_SCENARIOS = new Set(['run-all.ts', 'client-vs-autocannon.ts', 'batching-plot.ts']);
+const isModule = (f: string) => f.endsWith('.d.ts') || f.endsWith('-common.ts') || f.startsWith('_');
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -118,7 +123,7 @@ interface ScriptResult {
 }
 
 function discoverScripts(): string[] {
-  const all = readdirSync(BENCH).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('_') && !NOT_SCENARIOS.has(f)).sort();
+  const all = readdirSync(BENCH).filter((f) => f.endsWith('.ts') && !isModule(f) && !NOT_SCENARIOS.has(f)).sort();
   if (args.scripts === 'none') return [];
   if (args.scripts === 'all') return all;
   const wanted = args.scripts!.split(',').map((s) => (s.endsWith('.ts') ? s : `${s}.ts`));
