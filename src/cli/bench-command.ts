@@ -59,6 +59,11 @@ export async function runBenchCommand(argv: string[], io: BenchCommandIo = defau
       io.err(`note: ${unstable} step(s) did not reach 3 windows within ${report.stabilityPercentage} %; ` +
         'their figures are the last windows measured (raise --max-trials or --measurement-interval)\n');
     }
+    const waited = report.steps.reduce((n, s) => n + s.waitedForConnection, 0);
+    if (waited > 0) {
+      io.err(`note: ${waited} request(s) waited for a free connection (--max-connections ${options.maxConnections}); ` +
+        'their latency still counts from their intended send time\n');
+    }
     if (options.jsonFile) writeFileSync(options.jsonFile, JSON.stringify(report, null, 2) + '\n');
     if (options.csvFile) writeFileSync(options.csvFile, formatCsv(report));
     if (options.htmlFile) writeFileSync(options.htmlFile, renderHtmlReport([report]));
