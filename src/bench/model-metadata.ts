@@ -3,6 +3,7 @@
  * when the server has Triton's config extension, max_batch_size (whether the first dimension is the batch).
  */
 import { InferenceError, invalidArgument, isDataType, type DataType } from '../core/index.js';
+import { httpGet, type GetResult } from './http-get.js';
 
 export interface RemoteTensor {
   readonly name: string;
@@ -25,19 +26,18 @@ export function modelPath(model: string, version: string): string {
   return version ? `/v2/models/${m}/versions/${encodeURIComponent(version)}` : `/v2/models/${m}`;
 }
 
-/** GET a JSON document; a clear InferenceError when the server is unreachable or answers an error. */
+/** GET a JSON document; a clear InferenceError when the server is unreachable. */
 export async function getJson(url: string, timeoutMs = 10_000): Promise<{ status: number; body: unknown }> {
-  let res: Response;
+  let res: GetResult;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await httpGet(url, timeoutMs);
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new InferenceError('UNAVAILABLE', `cannot reach ${url}: ${cause}`, { cause: err });
+    const e = err as NodeJS.ErrnoException;
+    throw new InferenceError('UNAVAILABLE', `cannot reach ${url}: ${e.code ?? e.message}`, { cause: err });
   }
-  const text = await res.text();
-  let body: unknown = text;
+  let body: unknown = res.text;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     // Not JSON: keep the text for the error message.
   }

@@ -4,6 +4,8 @@
  * nv_inference_request_success), read before and after the window and divided by the requests in between.
  */
 
+import { httpGet } from './http-get.js';
+
 /** Cumulative counters for one model (summed over versions unless one is named). */
 export interface ServerCounters {
   readonly requestSuccess: number;
@@ -84,9 +86,9 @@ export function countersFor(samples: readonly MetricSample[], model: string, ver
 /** Reads the counters now; undefined when the endpoint does not answer or has no counters for the model. */
 export async function scrapeCounters(metricsUrl: string, model: string, version: string): Promise<ServerCounters | undefined> {
   try {
-    const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
-    if (!res.ok) return undefined;
-    return countersFor(parsePrometheusText(await res.text()), model, version);
+    const res = await httpGet(metricsUrl, 2000);
+    if (res.status !== 200) return undefined;
+    return countersFor(parsePrometheusText(res.text), model, version);
   } catch {
     return undefined;
   }
