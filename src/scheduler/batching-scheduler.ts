@@ -220,7 +220,8 @@ export class BatchingScheduler implements Scheduler {
       const result = await slot.instance.execute(inputs, names);
       const endUs = this.clock();
       this.o.policy.observeBatch(rows, endUs - t0);
-      const per = splitOutputs(result.outputs, batch.map((e) => e.rows), rows);
+      // One request (always so without a batch dimension): its outputs are the batch's, whatever their shape.
+      const per = batch.length === 1 ? [result.outputs] : splitOutputs(result.outputs, batch.map((e) => e.rows), rows);
       const m = this.m;
       if (m) {
         m.execCount.inc();

@@ -17,4 +17,6 @@ export interface Scheduler {
   drain(): Promise<void>;
   /** Requests waiting (not yet running). */
   readonly pendingCount: number;
+  /** Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). */
+  warmUp?(): Promise<void>;
 }

@@ -18,6 +18,8 @@ import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
 import { ensembleLoadRounds, stepModelNames } from '../pipeline/index.js';
 import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
+import { InferenceMetrics } from '../metrics/inference-metrics.js';
+import type { BatchingPolicyName } from '../scheduler/create-scheduler.js';
 
 export interface InferenceServerOptions {
   /** Triton-layout repository roots: `<root>/<model>/<version>/model.onnx` (+ optional config.pbtxt). */
@@ -31,6 +33,10 @@ export interface InferenceServerOptions {
   readonly logger?: Logger;
   /** Backends by name (`onnxruntime`, …). Default: createBackends(). */
   readonly backends?: Map<string, Backend>;
+  /** Where schedulers record (Prometheus, Triton's names). Default: a new registry, as `server.metrics`. */
+  readonly metrics?: InferenceMetrics;
+  /** Overrides every model's batching policy ('adaptive' | 'static' | 'none'); default: each config's choice. */
+  readonly batchingPolicy?: BatchingPolicyName;
 }
 
 
@@ -40,6 +46,8 @@ export interface InferenceServerOptions {
  */
 export class InferenceServer implements InferenceService {
   readonly limits: RequestLimits;
+  /** The server's metrics; render with `metrics.render()` (served by `autoglm serve` on --metrics-port). */
+  readonly metrics: InferenceMetrics;
   private readonly models = new Map<string, ManagedModel>();
   /** Per model name, the load/unload in progress: later ones queue behind it. */
   private readonly transitions = new Map<string, Promise<void>>();
@@ -51,12 +59,16 @@ export class InferenceServer implements InferenceService {
   private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.log = options.logger ?? pino({ level: 'silent' });
+    this.metrics = options.metrics ?? new InferenceMetrics();
     this.loadOptions = Object.freeze({
       strictModelConfig: options.strictModelConfig === true,
       defaultMaxBatchSize: options.defaultMaxBatchSize,
       backends,
       onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
-      schedulerContext: { service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version) },
+      schedulerContext: {
+        service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version),
+        metrics: this.metrics, batchingPolicy: options.batchingPolicy,
+      },
     });
   }
 

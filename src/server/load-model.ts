@@ -100,7 +100,14 @@ async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<Mo
   }
   v.instances = instances;
   v.spec = compileRequestSpec(config);
-  v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances }, opts.schedulerContext);
+  try {
+    v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances }, opts.schedulerContext);
+    // Warm-up batches teach the batch policy t(b) and pay the session's first-run cost before live traffic.
+    await v.scheduler.warmUp?.();
+  } catch (err) {
+    await Promise.allSettled(instances.map((i) => i.unload()));
+    throw err;
+  }
   v.state = 'READY';
 }
 

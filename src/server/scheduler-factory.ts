@@ -1,6 +1,8 @@
 import type { ModelConfig } from '../core/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import { DirectScheduler, type SchedulerModel } from '../scheduler/direct-scheduler.js';
+import type { SchedulerModel } from '../scheduler/direct-scheduler.js';
+import { type BatchingPolicyName, createBatchScheduler } from '../scheduler/create-scheduler.js';
+import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
 import type { InferenceService } from './service.js';
 
@@ -10,6 +12,10 @@ export interface SchedulerContext {
   readonly service: InferenceService;
   /** A loaded model's config (version -1 = newest ready), for plans that refer to other models. */
   readonly lookupConfig: (model: string, version: number) => Readonly<ModelConfig> | undefined;
+  /** The server's metrics: each scheduler creates its model version's label children at load. */
+  readonly metrics?: InferenceMetrics;
+  /** Overrides every model's batching policy (benchmarks' baselines); absent = each config's choice. */
+  readonly batchingPolicy?: BatchingPolicyName;
 }
 
 /** Platforms whose models run on other models, with no instances of their own; they load after the others. */
@@ -23,7 +29,11 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
   if (model.config.platform === 'ensemble') {
     // Throws EnsembleConfigError, naming the step, when the graph does not hold together.
     const plan = planEnsemble(model.config, (m, v) => ctx.lookupConfig(m, v) ?? 'is not loaded (not in the repository, or it failed to load)');
-    return new EnsembleScheduler({ plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0 });
+    return new EnsembleScheduler({
+      plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0,
+      metrics: ctx.metrics?.forModel(model.model, model.version),
+    });
   }
-  return new DirectScheduler(model);
+  // Adaptive / static (Triton's dynamic_batching) / none, from the config: see docs/scheduling.md.
+  return createBatchScheduler(model, { metrics: ctx.metrics, policy: ctx.batchingPolicy });
 }

@@ -25,7 +25,8 @@ instance_group [ { count: 2 kind: KIND_CPU } ]
 max_batch_size: 256
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 512 ] } ]
 output [ { name: "y" data_type: TYPE_FP32 dims: [ 512 ] } ]
-` });
+parameters { key: "batching_policy" value { string_value: "none" } }
+` }); // one request per execution: the 429 test keeps the queue full by replacing each answered request
   srv = await startServer({ modelRepositories: [repo.dir] });
 });
 after(async () => {
