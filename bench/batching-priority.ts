@@ -33,7 +33,7 @@ const repo = makeRepo(bytes, {
 ${policyParam('adaptive')}`),
 });
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-const server = await spawnAutoglmServe(repo.dir);
+const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0']);
 
 interface Run { window: MeasurementWindow; late: number }
 /** Starts an open-loop driver; completions land in a window once `begin` is called; `end` stops it. */

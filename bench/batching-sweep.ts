@@ -30,7 +30,7 @@ const POLICIES: Array<[string, string]> = [
 const { bytes } = mlpModel(IN, HID, OUT, 1);
 const repo = makeRepo(bytes, Object.fromEntries(POLICIES.map(([n, extra]) => [`mlp_${n.replace(/-/g, '_')}`, pbtxt(`mlp_${n.replace(/-/g, '_')}`, MAXB, IN, OUT, extra)])));
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-const server = await spawnAutoglmServe(repo.dir);
+const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0']);
 try {
   const reqs = Object.fromEntries(POLICIES.map(([n]) => [n, binaryRequests(server.url, `mlp_${n.replace(/-/g, '_')}`, IN, 32)]));
   const expected = await expectedOutputs(session, reqs.adaptive.inputs, IN);

@@ -31,7 +31,7 @@ const repo = makeRepo(bytes, {
 });
 const threads = availableParallelism();
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
-const server = await spawnAutoglmServe(repo.dir);
+const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0']);
 try {
   // The best in-process batch size, measured now (the same cores, nothing else of ours running).
   const sizes = [8, 16, 32, 64, 128].filter((b) => b <= MAXB);

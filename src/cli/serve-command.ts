@@ -2,6 +2,7 @@ import { InferenceServer } from '../server/inference-server.js';
 import { HttpFrontend } from '../frontends/http/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
 import { createLogger } from './logger.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 
 /**
  * `autoglm serve`: load the repositories, listen for HTTP, and on SIGTERM/SIGINT stop accepting, finish in-flight
@@ -26,6 +27,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     strictModelConfig: opts.strictModelConfig,
     limits: opts.limits,
     logger: log,
+    batchingPolicy: opts.batchingPolicy,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {
@@ -42,6 +44,16 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ address: http.address, port: http.port, models: server.repositoryIndex({ readyOnly: true }).length }, 'HTTP server listening');
+  let metrics: MetricsServer | undefined;
+  if (opts.allowMetrics) {
+    try {
+      metrics = await startMetricsServer(() => server.metrics.render(), { port: opts.metricsPort, address: opts.metricsAddress });
+      log.info({ address: opts.metricsAddress, port: metrics.port }, 'metrics server listening');
+    } catch (err) {
+      // Inference keeps serving without metrics (e.g. port 8002 taken by another server on this machine).
+      log.error({ err, port: opts.metricsPort }, 'cannot listen for metrics: serving without /metrics');
+    }
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -52,7 +64,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ signal }, 'shutting down: finishing in-flight requests');
-      void http.close()
+      void Promise.all([http.close(), metrics?.close()])
         .then(() => server.close())
         .then(() => {
           log.info('shut down');

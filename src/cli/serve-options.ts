@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { RequestLimits } from '../core/index.js';
+import { BATCHING_POLICIES, type BatchingPolicyName } from '../scheduler/create-scheduler.js';
 
 /** `autoglm serve` options, validated once and frozen. */
 export interface ServeOptions {
@@ -11,6 +12,12 @@ export interface ServeOptions {
   readonly logVerbose: number;
   readonly logFormat: 'text' | 'json' | undefined;
   readonly limits: Partial<RequestLimits>;
+  /** Prometheus /metrics on its own port (Triton: 8002); false = not served. */
+  readonly allowMetrics: boolean;
+  readonly metricsPort: number;
+  readonly metricsAddress: string;
+  /** Every model's batching policy, overriding configs; undefined = each config's choice. */
+  readonly batchingPolicy: BatchingPolicyName | undefined;
 }
 
 export class UsageError extends Error {}
@@ -29,10 +36,15 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --max-request-body-bytes N      largest request body (default 67108864); larger → 413
   --max-tensor-elements N         largest element count of one tensor (default 67108864); larger → 413
   --max-tensor-rank N             largest number of dimensions of one tensor (default 16); larger → 400
+  --allow-metrics[=BOOL]          serve Prometheus metrics (default true)
+  --metrics-port N                metrics port, GET /metrics (default 8002; 0 = any free port)
+  --metrics-address ADDR          address for metrics (default: the --http-address)
+  --batching-policy P             adaptive | static | none for every model, overriding configs (default: each
+                                  config's choice; see docs/scheduling.md)
   -h, --help                      this help
 `;
 
-const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error'];
+const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics'];
 
 function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
@@ -68,6 +80,10 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'max-request-body-bytes': { type: 'string' },
         'max-tensor-elements': { type: 'string' },
         'max-tensor-rank': { type: 'string' },
+        'allow-metrics': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'metrics-address': { type: 'string' },
+        'batching-policy': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -86,14 +102,23 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
   if (body !== undefined) limits.maxBodyBytes = body;
   if (elements !== undefined) limits.maxTensorElements = elements;
   if (rank !== undefined) limits.maxRank = rank;
+  const policy = values['batching-policy'];
+  if (policy !== undefined && !BATCHING_POLICIES.includes(policy as BatchingPolicyName)) {
+    throw new UsageError(`--batching-policy is one of ${BATCHING_POLICIES.join(', ')}, got '${policy}'`);
+  }
+  const httpAddress = values['http-address'] ?? '0.0.0.0';
   return Object.freeze({
     modelRepositories: Object.freeze([...repos]),
     httpPort: int('http-port', values['http-port'], 0, 65535) ?? 8000,
-    httpAddress: values['http-address'] ?? '0.0.0.0',
+    httpAddress,
     strictModelConfig: bool('strict-model-config', values['strict-model-config']),
     exitOnError: bool('exit-on-error', values['exit-on-error']),
     logVerbose: int('log-verbose', values['log-verbose'], 0) ?? 0,
     logFormat: format,
     limits: Object.freeze(limits),
+    allowMetrics: values['allow-metrics'] === undefined ? true : bool('allow-metrics', values['allow-metrics']),
+    metricsPort: int('metrics-port', values['metrics-port'], 0, 65535) ?? 8002,
+    metricsAddress: values['metrics-address'] ?? httpAddress,
+    batchingPolicy: policy as BatchingPolicyName | undefined,
   });
 }
