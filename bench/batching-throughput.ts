@@ -3,10 +3,10 @@
  * binary tensors. Figures, each the median over A/B pairs in this run (min–max):
  *   adaptive server throughput ÷ in-process session.run throughput at the best batch size   (target ≥ 0.8)
  *   adaptive server throughput ÷ the same server with batching off                          (target ≥ 5×)
- * One instance with all cores, as the server defaults; the in-process session gets the same thread count. The load
- * client shares the machine's cores with the server process.
+ * Default one instance with all cores (the server's default); --instances N splits the cores among N instances. The
+ * in-process baseline is one session with all cores. The load client shares the machine's cores with the server.
  *
- *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128]
+ *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,14 +20,19 @@ import {
 const { values: a } = parseArgs({ options: {
   pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '3000' },
   concurrency: { type: 'string', default: '128' }, 'max-batch': { type: 'string', default: '128' },
+  instances: { type: 'string', default: '1' }, 'intra-threads': { type: 'string' },
 } });
 const PAIRS = Number(a.pairs), MS = Number(a['window-ms']), CONC = Number(a.concurrency), MAXB = Number(a['max-batch']);
+const INSTANCES = Number(a.instances);
+/** The server splits the cores among a version's instances (threads = cores / count). */
+const intra = a['intra-threads'] ? `\nparameters { key: "intra_op_thread_count" value { string_value: "${a['intra-threads']}" } }` : '';
+const group = `instance_group [ { count: ${INSTANCES} kind: KIND_CPU } ]${intra}`;
 const IN = 1024, HID = 8192, OUT = 1024;
 
 const { bytes } = mlpModel(IN, HID, OUT, 1);
 const repo = makeRepo(bytes, {
-  mlp: pbtxt('mlp', MAXB, IN, OUT),
-  mlp_off: pbtxt('mlp_off', MAXB, IN, OUT, policyParam('none')),
+  mlp: pbtxt('mlp', MAXB, IN, OUT, group),
+  mlp_off: pbtxt('mlp_off', MAXB, IN, OUT, `${group}\n${policyParam('none')}`),
 });
 const threads = availableParallelism();
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
@@ -49,6 +54,7 @@ try {
   const expected = await expectedOutputs(session, ad.inputs, IN);
   const check = { wrong: 0 };
   const vsInproc: number[] = [], vsOff: number[] = [];
+  console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(threads / INSTANCES))} threads`);
   console.log('pair | in-process rows/s | adaptive req/s (p50/p99 ms) | batching off req/s (p50/p99 ms)');
   for (let i = 0; i < PAIRS; i++) {
     const inproc = await sessionThroughput(session, IN, best, MS);
