@@ -25,6 +25,9 @@ export interface AdaptivePolicyOptions {
  *   (what dispatching now would make the next arrivals wait anyway), never so long that a queued request's deadline
  *   or the latency target would be missed, and never past max_queue_delay_microseconds when configured.
  */
+/** One in this many batches that the knee caps while more rows wait is dispatched at twice the knee instead. */
+const EXPLORE_EVERY = 16;
+
 /** Wait only when batches of the current size could serve less than 1/WAIT_THRESHOLD of the arrivals. */
 const WAIT_THRESHOLD = 1.5;
 
@@ -35,6 +38,7 @@ export class AdaptivePolicy implements BatchPolicy {
   private readonly maxBatch: number;
   private readonly latencyTargetUs: number;
   private readonly delayBoundUs: number;
+  private cappedDispatches = 0;
 
   constructor(o: AdaptivePolicyOptions) {
     const preferred = (o.preferredBatchSizes ?? []).filter((s) => s >= 1 && s <= o.maxBatchSize);
@@ -54,7 +58,12 @@ export class AdaptivePolicy implements BatchPolicy {
   decide(q: QueueState, nowUs: number): BatchDecision {
     const n = Math.min(q.queuedRows, this.maxBatch);
     const cap = Math.max(this.cap(), q.headRows);
-    if (n >= cap) return { dispatch: cap };
+    if (n >= cap) {
+      // Re-measure a larger size now and then: a noisy sample (a busy machine during warm-up) must not pin the
+      // knee low forever, since sizes above the cap are otherwise never observed again.
+      if (n > cap && ++this.cappedDispatches % EXPLORE_EVERY === 0) return { dispatch: Math.min(n, 2 * cap) };
+      return { dispatch: cap };
+    }
     const lambda = this.rate.rate(nowUs);
     const tn = this.times.predict(n);
     if (lambda <= 0 || tn <= 0) return { dispatch: n };
