@@ -43,6 +43,9 @@ interface Slot {
 
 const defaultClock = (): number => performance.now() * 1000;
 
+/** Warm-ups of all models in the process run one after another (see warmUp). */
+let warmUpChain: Promise<void> = Promise.resolve();
+
 /** Warm-up stops starting larger sizes once it has spent this long on one instance. */
 const WARM_UP_BUDGET_MS = 1000;
 
@@ -295,6 +298,20 @@ export class BatchingScheduler implements Scheduler {
     const sizes = this.o.warmUpSizes ?? [];
     const make = warmUpInputs(this.model.config, this.o.maxBatchSize);
     if (!make || sizes.length === 0) return;
+    // One model warms up at a time in this process: models load concurrently, and timings taken while another
+    // model's warm-up shares the cores would teach the policy a wrong curve (seen in the first load sweep).
+    const previous = warmUpChain;
+    let release!: () => void;
+    warmUpChain = new Promise<void>((r) => { release = r; });
+    await previous;
+    try {
+      await this.runWarmUp(sizes, make);
+    } finally {
+      release();
+    }
+  }
+
+  private async runWarmUp(sizes: readonly number[], make: (rows: number) => Tensor[]): Promise<void> {
     const slots = this.idle.splice(0);
     const names = this.allOutputs;
     await Promise.all(slots.map(async (slot) => {
