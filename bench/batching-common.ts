@@ -44,16 +44,16 @@ export function makeRepo(bytes: Uint8Array, configs: Record<string, string>): { 
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Pre-encoded binary v2 requests, one row each, `sets` distinct inputs; `parameters` go in the request header. */
-export function binaryRequests(url: string, model: string, inDim: number, sets: number, parameters: Record<string, number> = {}): { requests: Buffer[]; inputs: Float32Array[] } {
+/** Pre-encoded binary v2 requests of `rows` rows, `sets` distinct inputs; `parameters` go in the request header. */
+export function binaryRequests(url: string, model: string, inDim: number, sets: number, parameters: Record<string, number> = {}, rows = 1): { requests: Buffer[]; inputs: Float32Array[] } {
   const u = new URL(url);
   const requests: Buffer[] = [];
   const inputs: Float32Array[] = [];
   for (let s = 0; s < sets; s++) {
-    const x = seededFloats(inDim, 1000 + s, 1);
+    const x = seededFloats(rows * inDim, 1000 + s, 1);
     inputs.push(x);
     const header = Buffer.from(JSON.stringify({
-      inputs: [{ name: 'input', shape: [1, inDim], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+      inputs: [{ name: 'input', shape: [rows, inDim], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
       outputs: [{ name: 'output', parameters: { binary_data: true } }],
       parameters,
     }));
@@ -135,9 +135,18 @@ export async function sessionThroughput(session: ort.InferenceSession, inDim: nu
 
 /** Expected outputs of the request sets, computed in-process in one batch. */
 export async function expectedOutputs(session: ort.InferenceSession, inputs: readonly Float32Array[], inDim: number): Promise<Float32Array[]> {
-  const all = new Float32Array(inputs.length * inDim);
-  inputs.forEach((x, i) => all.set(x, i * inDim));
-  const out = (await session.run({ input: new ort.Tensor('float32', all, [inputs.length, inDim]) })).output.data as Float32Array;
-  const outDim = out.length / inputs.length;
-  return inputs.map((_, i) => out.slice(i * outDim, (i + 1) * outDim));
+  const total = inputs.reduce((n, x) => n + x.length, 0);
+  const all = new Float32Array(total);
+  let at = 0;
+  for (const x of inputs) { all.set(x, at); at += x.length; }
+  const rows = total / inDim;
+  const out = (await session.run({ input: new ort.Tensor('float32', all, [rows, inDim]) })).output.data as Float32Array;
+  const outDim = out.length / rows;
+  at = 0;
+  return inputs.map((x) => {
+    const n = (x.length / inDim) * outDim;
+    const y = out.slice(at, at + n);
+    at += n;
+    return y;
+  });
 }

@@ -157,6 +157,17 @@ export class BatchingScheduler implements Scheduler {
     }
   }
 
+  /** Answers DEADLINE_EXCEEDED, at once, every queued REJECT request whose deadline is ≤ limitUs. */
+  private expire(limitUs: number): void {
+    this.dead.length = 0;
+    this.queue.expire(limitUs, this.dead);
+    for (const e of this.dead) {
+      this.m?.deadlineExceeded.inc();
+      this.fail(e, new InferenceError('DEADLINE_EXCEEDED',
+        `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - e.arrivalUs) / 1000).toFixed(1)} ms)`), 'REJECTED');
+    }
+  }
+
   /** Whether a batch of `rows` started now is predicted to finish by `earliestDeadlineUs`. */
   private readonly fits = (rows: number, earliestDeadlineUs: number): boolean =>
     earliestDeadlineUs === Infinity || this.clock() + DEADLINE_MARGIN * this.o.policy.predictComputeUs(rows) <= earliestDeadlineUs;
@@ -168,19 +179,19 @@ export class BatchingScheduler implements Scheduler {
     try {
       const now = this.clock();
       const slack = DEADLINE_MARGIN * this.o.policy.predictComputeUs(1);
-      this.dead.length = 0;
-      this.queue.expire(now + slack, this.dead);
-      for (const e of this.dead) {
-        this.m?.deadlineExceeded.inc();
-        this.fail(e, new InferenceError('DEADLINE_EXCEEDED',
-          `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - e.arrivalUs) / 1000).toFixed(1)} ms)`), 'REJECTED');
-      }
+      this.expire(now + slack);
       let wakeUs = Infinity;
       while (this.idle.length > 0 && this.queue.size > 0) {
         const d = this.o.policy.decide(queueState(this.queue, this.maxRows, this.idle.length, this.instanceCount), now);
         if (!isDispatch(d)) {
           wakeUs = d.waitUntil > now ? d.waitUntil : now + 1;
           break;
+        }
+        // Under overload, a request that could only finish in time in a batch smaller than the one decided would
+        // shrink every batch (EDF's domino effect): answer it now instead, and run the decided batch at full size.
+        if (this.o.maxBatchSize > 0 && d.dispatch > 1) {
+          this.expire(now + DEADLINE_MARGIN * this.o.policy.predictComputeUs(d.dispatch));
+          if (this.queue.size === 0) break;
         }
         const batch: Entry[] = [];
         const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? d.dispatch : 1, batch, this.fits);

@@ -153,6 +153,13 @@ export function simulate(o: SimOptions): SimResult {
         wakeAt = d.waitUntil;
         break;
       }
+      if (d.dispatch > 1) {
+        // As the scheduler: requests that cannot finish in time in the decided batch are answered now.
+        dead.length = 0;
+        queue.expire(now + MARGIN * o.policy.predictComputeUs(d.dispatch), dead);
+        for (const e of dead) { e.rec.endUs = now; rejected++; }
+        if (queue.size === 0) break;
+      }
       taken.length = 0;
       const rows = formBatch(queue, d.dispatch, taken, (r, earliest) => now + MARGIN * o.policy.predictComputeUs(r) <= earliest);
       const dur = o.curve(rows);
