@@ -63,6 +63,23 @@ test('service-time model: interpolates, extrapolates with the fitted slope, find
   assert.deepEqual(m.observedSizes, [1, 2, 4, 8, 16, 32, 64]);
 });
 
+test('an observed size is predicted by its own mean, not by the line fit (a curved t(b) has a large α)', () => {
+  // Not a line: small batches are cheap, larger ones pay a big step (seen live: sizes timed while other models
+  // loaded). The fit's α then comes out far above t(1).
+  const curve = (b: number) => (b <= 2 ? 100 * b : 3000 + 20 * b);
+  const m = new ServiceTimeModel(64);
+  for (const b of [1, 2, 4, 8, 16, 32, 64]) m.observe(b, curve(b));
+  assert.ok(m.fit()!.alpha > 10 * curve(1), 'precondition: the fit alone would mispredict t(1)');
+  assert.equal(m.predict(1), curve(1));
+  assert.equal(m.predict(16), curve(16));
+  assert.ok(m.predict(3) >= curve(2) && m.predict(3) <= curve(4), 'unseen sizes still interpolate');
+  // A closed loop of one client then never makes the adaptive policy wait: λ·t(1) stays below one row per t(1).
+  const p = new AdaptivePolicy({ maxBatchSize: 64 });
+  for (const b of [1, 2, 4, 8, 16, 32, 64]) p.observeBatch(b, curve(b));
+  for (let t = 0; t < 100_000; t += 150) p.observeArrival(1, t); // one request per 150 µs: latency ≥ t(1) = 110 µs
+  assert.deepEqual(p.decide(state({ oldestArrivalUs: 100_000 }), 100_000), { dispatch: 1 });
+});
+
 test('arrival rate follows a steady rate and decays to zero in silence', () => {
   const r = new ArrivalRate(10_000);
   for (let t = 0; t <= 100_000; t += 100) r.observe(1, t); // 10 000/s
