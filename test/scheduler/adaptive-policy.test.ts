@@ -80,6 +80,45 @@ test('an observed size is predicted by its own mean, not by the line fit (a curv
   assert.deepEqual(p.decide(state({ oldestArrivalUs: 100_000 }), 100_000), { dispatch: 1 });
 });
 
+test('waits that gather no rows (a closed-loop client) shrink until the policy stops waiting; waits that gather rows do not', () => {
+  const curve = (b: number) => 1000 + 10 * b;
+  const fresh = () => {
+    const p = new AdaptivePolicy({ maxBatchSize: 64 });
+    for (let b = 1; b <= 64; b *= 2) p.observeBatch(b, curve(b));
+    return p;
+  };
+  // A closed loop: the estimated rate says more rows are coming, but none arrive while the policy waits.
+  const closed = fresh();
+  let now = 0;
+  for (; now < 50_000; now += 200) closed.observeArrival(1, now); // 5 000/s: λ·t(1) ≈ 5
+  const waits: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const d = closed.decide(state({ oldestArrivalUs: now }), now);
+    if ('dispatch' in d) break;
+    waits.push(d.waitUntil - now);
+    now = d.waitUntil; // the timer fires with the same single row queued
+    closed.decide(state({ oldestArrivalUs: now - waits[waits.length - 1] }), now);
+    now += 1000; // answered; the client's next request arrives
+    closed.observeArrival(1, now);
+  }
+  assert.ok(waits.length >= 1 && waits.length < 8, `stops waiting after a few wasted waits (waited ${waits.length} times)`);
+  for (let i = 1; i < waits.length; i++) assert.ok(waits[i] < waits[i - 1], 'each wasted wait is shorter than the last');
+
+  // An open loop: rows arrive during each wait, so the policy keeps waiting its full amount.
+  const open = fresh();
+  now = 0;
+  for (; now < 50_000; now += 200) open.observeArrival(1, now);
+  const first = open.decide(state({ oldestArrivalUs: now }), now);
+  assert.ok('waitUntil' in first);
+  for (let i = 0; i < 5; i++) {
+    now += 200;
+    open.observeArrival(1, now);
+    open.decide(state({ queuedRows: 2 + i, oldestArrivalUs: 50_000 }), now);
+  }
+  const later = open.decide(state({ oldestArrivalUs: now }), now);
+  assert.ok('waitUntil' in later && later.waitUntil - now >= (first.waitUntil - 50_000) * 0.9, 'full waits kept');
+});
+
 test('arrival rate follows a steady rate and decays to zero in silence', () => {
   const r = new ArrivalRate(10_000);
   for (let t = 0; t <= 100_000; t += 100) r.observe(1, t); // 10 000/s

@@ -31,6 +31,9 @@ const EXPLORE_EVERY = 16;
 /** Wait only when batches of the current size could serve less than 1/WAIT_THRESHOLD of the arrivals. */
 const WAIT_THRESHOLD = 1.5;
 
+/** Waits shorter than this (µs) are not worth a timer (setTimeout has 1 ms resolution). */
+const MIN_WAIT_US = 50;
+
 export class AdaptivePolicy implements BatchPolicy {
   readonly name = 'adaptive';
   private readonly times: ServiceTimeModel;
@@ -39,6 +42,14 @@ export class AdaptivePolicy implements BatchPolicy {
   private readonly latencyTargetUs: number;
   private readonly delayBoundUs: number;
   private cappedDispatches = 0;
+  /**
+   * How much of a computed wait to spend, in [0, 1], learned from what past waits brought (AIMD, as Clipper does for
+   * batch sizes): a wait that ended with no new rows (a closed-loop client that cannot send more until it is
+   * answered) halves it; a wait that gathered rows raises it. The arrival-rate estimate cannot tell these apart.
+   */
+  private waitCredit = 1;
+  /** The wait in progress: rows queued when it began, and when it ends. */
+  private pendingWait: { readonly rows: number; readonly untilUs: number } | undefined;
 
   constructor(o: AdaptivePolicyOptions) {
     const preferred = (o.preferredBatchSizes ?? []).filter((s) => s >= 1 && s <= o.maxBatchSize);
@@ -56,6 +67,7 @@ export class AdaptivePolicy implements BatchPolicy {
   }
 
   decide(q: QueueState, nowUs: number): BatchDecision {
+    this.learnFromWait(q.queuedRows, nowUs);
     const n = Math.min(q.queuedRows, this.maxBatch);
     const cap = Math.max(this.cap(), q.headRows);
     if (n >= cap) {
@@ -84,7 +96,26 @@ export class AdaptivePolicy implements BatchPolicy {
       q.oldestArrivalUs + this.latencyTargetUs - tk,
       q.earliestDeadlineUs - tk,
     );
-    return until > nowUs ? { waitUntil: until } : { dispatch: n };
+    const waitUs = (until - nowUs) * this.waitCredit;
+    if (waitUs < MIN_WAIT_US) {
+      // Not waiting now; let the credit creep back so a load that would fill batches gets found again.
+      this.waitCredit = Math.min(1, this.waitCredit + 1 / 16);
+      return { dispatch: n };
+    }
+    this.pendingWait = { rows: q.queuedRows, untilUs: nowUs + waitUs };
+    return { waitUntil: nowUs + waitUs };
+  }
+
+  private learnFromWait(queuedRows: number, nowUs: number): void {
+    const w = this.pendingWait;
+    if (!w) return;
+    if (queuedRows > w.rows) {
+      this.waitCredit = Math.min(1, this.waitCredit + 0.25);
+      this.pendingWait = undefined;
+    } else if (nowUs >= w.untilUs) {
+      this.waitCredit /= 2;
+      this.pendingWait = undefined;
+    }
   }
 
   observeArrival(rows: number, nowUs: number): void {
