@@ -3,7 +3,7 @@
  * served in-process by InferenceServer, each stage one instance (its own worker thread), no dynamic batching.
  *
  *   node --import tsx bench/pipeline-overlap.ts [--triples 15] [--window-ms 400] [--concurrency 32] [--js-stages compute|wait]
- *                                                [--hidden 2048]
+ *                                                [--hidden 2048] [--batching config|none|static|adaptive]
  *
  * Windows alternate after a warm-up (P S Q P S Q …), closed loop:
  *   P: the pipeline at `concurrency` requests in flight;
@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { InferenceServer } from '../src/server/inference-server.js';
 import type { InferenceRequest, Tensor } from '../src/core/index.js';
+import type { BatchingPolicyName } from '../src/scheduler/create-scheduler.js';
 import { mlpModel, writeModel } from '../test/fixtures/models.js';
 
 const { values: args } = parseArgs({
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'js-stages': { type: 'string', default: 'compute' },
     hidden: { type: 'string', default: '2048' },
+    batching: { type: 'string', default: 'config' },
   },
 });
 const TRIPLES = Number(args.triples);
@@ -44,6 +46,8 @@ const IN = SIDE * SIDE;
 // pipeline can then reach the slowest stage's rate); 1024 balances the stages (more to gain from overlapping, but
 // on 2 cores the stages then compete for CPU rather than run side by side).
 const HIDDEN = Number(args.hidden);
+/** The server's batching policy for every model: 'config' = each config's choice (the server's default). */
+const BATCHING = args.batching as 'config' | BatchingPolicyName;
 const OUT = 1000;
 // The JS stages' CPU work: box-blur passes (pre) and soft-max passes (post). In wait mode they mostly wait.
 const PRE_PASSES = JS_STAGES === 'wait' ? 0 : 1;
@@ -167,7 +171,7 @@ async function closedLoop(send: () => Promise<unknown>, concurrency: number, ms:
 async function main(): Promise<void> {
   const repo = mkdtempSync(join(tmpdir(), 'autoglm-bench-pipe-'));
   const { reference } = setUp(repo);
-  const server = await InferenceServer.create({ modelRepositories: [repo] });
+  const server = await InferenceServer.create({ modelRepositories: [repo], batchingPolicy: BATCHING === 'config' ? undefined : BATCHING });
   try {
     const px = Uint8Array.from({ length: IN }, (_, i) => ((i * 37) % 251) ^ (i >> 6));
     const x = preprocess(px, SIDE, PRE_PASSES);
@@ -195,7 +199,7 @@ async function main(): Promise<void> {
     const alone: Record<string, number> = {};
     for (const m of ['pre', 'net', 'post']) alone[m] = await run(m, CONCURRENCY, 800);
     const slowest = Object.entries(alone).sort((a, b) => a[1] - b[1])[0][0];
-    console.log(`JS stages: ${JS_STAGES}; MLP ${IN}→${HIDDEN}→${OUT}; concurrency ${CONCURRENCY}; ${TRIPLES} triples of ${WINDOW_MS} ms windows`);
+    console.log(`batching: ${BATCHING}; JS stages: ${JS_STAGES}; MLP ${IN}→${HIDDEN}→${OUT}; concurrency ${CONCURRENCY}; ${TRIPLES} triples of ${WINDOW_MS} ms windows`);
     console.log(`stages alone (warm-up, req/s at concurrency ${CONCURRENCY}): ${Object.entries(alone).map(([m, v]) => `${m} ${v.toFixed(0)}`).join(', ')}; slowest: ${slowest}`);
 
     const rows: { p: number; s: number; q: number }[] = [];
