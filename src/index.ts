@@ -16,3 +16,5 @@ export type {
   RequestedOutput, Parameters, ParameterValue, RequestLimits, ModelConfig,
 } from './core/index.js';
 export type { Backend, ModelInstance, InstanceSpec, ExecuteResult } from './backends/backend.js';
+/** For TypeScript models (`backend: "js"`): the shape of model.js / model.mjs. See docs/pipelines.md. */
+export type { JsModel, JsModelContext, JsTensor } from './backends/js/js-model.js';
