@@ -4,8 +4,7 @@ import {
 } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 import type { ModelMetrics } from '../metrics/inference-metrics.js';
-import type { Scheduler } from './scheduler.js';
-import type { SchedulerModel } from './direct-scheduler.js';
+import type { Scheduler, SchedulerModel } from './scheduler.js';
 import { type BatchPolicy, isDispatch } from './batch-policy.js';
 import { RequestQueue } from './request-queue.js';
 import { type BatchableEntry, formBatch, queueState } from './form-batch.js';

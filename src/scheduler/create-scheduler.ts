@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../core/index.js';
 import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import type { BatchPolicy } from './batch-policy.js';
-import type { SchedulerModel } from './direct-scheduler.js';
+import type { SchedulerModel } from './scheduler.js';
 import { BatchingScheduler } from './batching-scheduler.js';
 import { StaticPolicy } from './policies/static-policy.js';
 import { AdaptivePolicy } from './policies/adaptive-policy.js';

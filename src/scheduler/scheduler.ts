@@ -1,4 +1,13 @@
-import type { InferenceRequest, InferenceResponse } from '../core/index.js';
+import type { InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
+import type { ModelInstance } from '../backends/backend.js';
+
+/** The model version a scheduler serves: its frozen config and its loaded instances. */
+export interface SchedulerModel {
+  readonly model: string;
+  readonly version: string;
+  readonly config: Readonly<ModelConfig>;
+  readonly instances: readonly ModelInstance[];
+}
 
 /**
  * A per-model scheduler: queues validated requests, forms batches and hands them to the model's instances.

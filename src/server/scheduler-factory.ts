@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../core/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { SchedulerModel } from '../scheduler/direct-scheduler.js';
+import type { SchedulerModel } from '../scheduler/scheduler.js';
 import { type BatchingPolicyName, createBatchScheduler } from '../scheduler/create-scheduler.js';
 import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
