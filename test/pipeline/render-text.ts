@@ -3,6 +3,7 @@
  * tests and benchmarks. Deterministic: the same arguments give the same PNG bytes.
  */
 import sharp from 'sharp';
+import { seededRandom } from '../fixtures/random.js';
 
 export interface TextLine {
   readonly text: string;
@@ -30,17 +31,7 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** mulberry32: small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 export async function renderText(o: RenderOptions): Promise<Buffer> {
   const bg = o.background ?? 255;

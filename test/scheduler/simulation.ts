@@ -7,6 +7,7 @@ import type { BatchPolicy } from '../../src/scheduler/batch-policy.js';
 import { isDispatch } from '../../src/scheduler/batch-policy.js';
 import { RequestQueue } from '../../src/scheduler/request-queue.js';
 import { type BatchableEntry, formBatch, queueState } from '../../src/scheduler/form-batch.js';
+import { seededRandom } from '../fixtures/random.js';
 
 export type ServiceCurve = (rows: number) => number;
 
@@ -29,17 +30,7 @@ export interface Arrival {
   readonly level?: number;
 }
 
-/** mulberry32: a small seeded generator. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 /** Poisson arrivals of single-row requests at `ratePerSec`, `count` of them. */
 export function poisson(ratePerSec: number, count: number, seed = 1, extra: Partial<Arrival> = {}): Arrival[] {
