@@ -48,6 +48,15 @@ let warmUpChain: Promise<void> = Promise.resolve();
 /** Warm-up stops starting larger sizes once it has spent this long on one instance. */
 const WARM_UP_BUDGET_MS = 1000;
 
+/**
+ * While a higher priority level has had an arrival this recently (µs), batches of lower-level requests take at most
+ * half of max_batch_size.
+ * Batches are not preemptible: a high-priority request that arrives just after a full low-priority batch started
+ * waits for all of it; half the rows is about half that wait, at little throughput cost once batches are past the
+ * model's knee (bench/batching-priority.ts measures both).
+ */
+const HIGHER_LEVEL_WINDOW_US = 100_000;
+
 /** Predicted compute times are stretched by this much wherever a deadline depends on them (they are estimates). */
 const DEADLINE_MARGIN = 1.25;
 
@@ -71,6 +80,8 @@ export class BatchingScheduler implements Scheduler {
   private readonly m: ModelMetrics | undefined;
   private readonly dead: Entry[] = [];
   private seq = 0;
+  /** Per priority level, when its latest request arrived (µs). */
+  private readonly lastArrivalUs: Float64Array;
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAtUs = Infinity;
@@ -87,6 +98,7 @@ export class BatchingScheduler implements Scheduler {
     this.clock = o.clockUs ?? defaultClock;
     this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
     this.m = o.metrics;
+    this.lastArrivalUs = new Float64Array(o.queue.levels.length).fill(-Infinity);
     if (this.m) this.m.pending.collect = () => this.queue.size;
   }
 
@@ -112,6 +124,7 @@ export class BatchingScheduler implements Scheduler {
       const timeoutUs = timeoutOf(lp, request);
       const deadlineUs = timeoutUs > 0 ? now + timeoutUs : Infinity;
       this.admit(level, rows, now, deadlineUs, lp.timeoutAction === 'REJECT');
+      this.lastArrivalUs[level] = now;
       return new Promise<InferenceResponse>((resolve, reject) => {
         const e: Entry = {
           request, resolve, reject, rows, level, arrivalUs: now, deadlineUs, timeoutAction: lp.timeoutAction,
@@ -193,7 +206,7 @@ export class BatchingScheduler implements Scheduler {
           if (this.queue.size === 0) break;
         }
         const batch: Entry[] = [];
-        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? d.dispatch : 1, batch, this.fits);
+        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? this.rowsFor(d.dispatch, now) : 1, batch, this.fits);
         void this.run(this.idle.pop()!, batch, rows, now);
       }
       const deadlineCheck = this.queue.nextDeadlineUs() - slack;
@@ -202,6 +215,20 @@ export class BatchingScheduler implements Scheduler {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * The decided rows, at most half of max_batch_size when the head is below a priority level that has live traffic
+   * (see HIGHER_LEVEL_WINDOW_US); the head request is always taken whole.
+   */
+  private rowsFor(decided: number, now: number): number {
+    const head = this.queue.peek();
+    const half = this.maxRows >> 1;
+    if (!head || head.level === 0 || decided <= half) return decided;
+    for (let l = 0; l < head.level; l++) {
+      if (now - this.lastArrivalUs[l] < HIGHER_LEVEL_WINDOW_US) return Math.max(head.rows, half);
+    }
+    return decided;
   }
 
   /** One timer for the earliest of: the policy's wake-up, the next deadline check. */

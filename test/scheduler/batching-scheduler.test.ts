@@ -145,6 +145,22 @@ test('priority 1 runs before queued priority 2; an aborted request leaves the qu
   await assert.rejects(s.enqueue(req('slow', 'x', 1, 512, 7)), (e: unknown) => e instanceof InferenceError && e.code === 'UNAVAILABLE');
 });
 
+test('while a higher level has traffic, lower-level batches take at most half of max_batch_size', async () => {
+  const config: ModelConfig = { ...slowConfig, dynamic_batching: { ...slowConfig.dynamic_batching!, default_queue_policy: {
+    ...slowConfig.dynamic_batching!.default_queue_policy!, max_queue_size: 0 } } };
+  const run = async (firstPriority: number) => {
+    const metrics = new InferenceMetrics();
+    const s = createBatchScheduler({ model: 'slow', version: '1', config, instances: slow }, { metrics, warmUp: false });
+    const busy = s.enqueue(req('slow', 'x', 1024, 512, 1, { priority: firstPriority })); // runs at once, for a while
+    const lows = Array.from({ length: 8 }, (_, i) => s.enqueue(req('slow', 'x', 128, 512, 10 + i, { priority: 2 })));
+    await Promise.all([busy, ...lows]);
+    await s.drain();
+    return Number(/nv_inference_exec_count\{model="slow",version="1"\} (\d+)/.exec(metrics.render())![1]);
+  };
+  assert.equal(await run(2), 2, 'no higher-level traffic: the 8 queued low requests (1024 rows) run as one batch');
+  assert.equal(await run(1), 3, 'a priority-1 request just arrived: they run as two batches of 512 rows');
+});
+
 test('batching "none" runs one request per execution; a request past max_batch_size is INVALID_ARGUMENT', async () => {
   const metrics = new InferenceMetrics();
   const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { metrics, policy: 'none' });
