@@ -26,6 +26,11 @@ export interface InferenceRequest {
   /** Queue timeout in microseconds (Triton's `timeout` parameter); absent = the model's default policy. */
   readonly timeoutUs?: number;
   readonly parameters?: Parameters;
+  /**
+   * When a frontend received the request, in µs on performance.now()'s clock: its timeout counts from here, so time
+   * spent reading and decoding it counts too. Absent = from when the scheduler enqueues it.
+   */
+  readonly receivedUs?: number;
   /** Aborted when the client goes away: the scheduler drops the request if it has not started. */
   readonly signal?: AbortSignal;
 }

@@ -122,7 +122,8 @@ export class BatchingScheduler implements Scheduler {
       const level = levelOf(this.o.queue, request);
       const lp = this.o.queue.levels[level];
       const timeoutUs = timeoutOf(lp, request);
-      const deadlineUs = timeoutUs > 0 ? now + timeoutUs : Infinity;
+      // The timeout counts from when the frontend received the request (time spent before enqueue counts too).
+      const deadlineUs = timeoutUs > 0 ? Math.min(now, request.receivedUs ?? now) + timeoutUs : Infinity;
       this.admit(level, rows, now, deadlineUs, lp.timeoutAction === 'REJECT');
       this.lastArrivalUs[level] = now;
       return new Promise<InferenceResponse>((resolve, reject) => {
@@ -176,7 +177,7 @@ export class BatchingScheduler implements Scheduler {
     for (const e of this.dead) {
       this.m?.deadlineExceeded.inc();
       this.fail(e, new InferenceError('DEADLINE_EXCEEDED',
-        `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - e.arrivalUs) / 1000).toFixed(1)} ms)`), 'REJECTED');
+        `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - Math.min(e.arrivalUs, e.request.receivedUs ?? e.arrivalUs)) / 1000).toFixed(1)} ms from when the server received it)`), 'REJECTED');
     }
   }
 

@@ -1,6 +1,7 @@
 /** BatchingScheduler over real onnxruntime instances (worker threads) of small ONNX models. */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { InferenceError, type InferenceRequest, type ModelConfig, type Tensor } from '../../src/core/index.js';
 import { OnnxBackend } from '../../src/backends/onnx/onnx-backend.js';
 import type { ModelInstance } from '../../src/backends/backend.js';
@@ -159,6 +160,18 @@ test('while a higher level has traffic, lower-level batches take at most half of
   };
   assert.equal(await run(2), 2, 'no higher-level traffic: the 8 queued low requests (1024 rows) run as one batch');
   assert.equal(await run(1), 3, 'a priority-1 request just arrived: they run as two batches of 512 rows');
+});
+
+test('a request timeout counts from when the frontend received it, not from enqueue', async () => {
+  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { warmUp: false });
+  const nowUs = performance.now() * 1000;
+  // Received 100 ms ago with a 50 ms timeout: already past its deadline when it reaches the scheduler.
+  await assert.rejects(s.enqueue(req('mlp', 'input', 1, IN, 1, { timeoutUs: 50_000, receivedUs: nowUs - 100_000 })), (e: unknown) =>
+    e instanceof InferenceError && e.code === 'DEADLINE_EXCEEDED' && /50\.0 ms from when the server received it/.test(e.message));
+  // The same timeout counted from enqueue (no receivedUs), or from a recent receipt, runs.
+  await s.enqueue(req('mlp', 'input', 1, IN, 2, { timeoutUs: 50_000 }));
+  await s.enqueue(req('mlp', 'input', 1, IN, 3, { timeoutUs: 50_000, receivedUs: performance.now() * 1000 }));
+  await s.drain();
 });
 
 test('batching "none" runs one request per execution; a request past max_batch_size is INVALID_ARGUMENT', async () => {

@@ -71,7 +71,7 @@ function shapeOf(v: unknown, name: string): number[] {
  */
 export function decodeInferRequest(
   body: Uint8Array, headerLength: number | undefined, model: string, version: string | undefined,
-  limits: RequestLimits, signal: AbortSignal,
+  limits: RequestLimits, signal: AbortSignal, receivedUs: number,
 ): DecodedInfer {
   if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
     throw invalidArgument(`Inference-Header-Content-Length ${headerLength} exceeds the body's ${body.length} bytes`);
@@ -138,6 +138,7 @@ export function decodeInferRequest(
     priority: typeof priority === 'number' ? priority : undefined,
     timeoutUs: typeof timeout === 'number' ? timeout : undefined,
     parameters: params,
+    receivedUs,
     signal,
   };
   return { request, encoding: { allBinary: params?.binary_data_output === true, perOutput } };

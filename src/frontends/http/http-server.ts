@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
 import { InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { InferenceService } from '../../server/service.js';
@@ -63,6 +64,7 @@ export class HttpFrontend {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const receivedUs = performance.now() * 1000;
     this.inFlight++;
     res.once('close', () => {
       this.inFlight--;
@@ -72,7 +74,7 @@ export class HttpFrontend {
       }
     });
     if (this.closing) res.setHeader('Connection', 'close');
-    this.handle(req, res).catch((err: unknown) => this.fail(req, res, toInferenceError(err)));
+    this.handle(req, res, receivedUs).catch((err: unknown) => this.fail(req, res, toInferenceError(err)));
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: InferenceError): void {
@@ -87,7 +89,7 @@ export class HttpFrontend {
     sendError(res, err);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, receivedUs: number): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const match = matchRoute(q === -1 ? url : url.slice(0, q));
@@ -103,10 +105,10 @@ export class HttpFrontend {
       return;
     }
     if (match.method === 'GET') req.resume();
-    await this.dispatch(match.route, req, res);
+    await this.dispatch(match.route, req, res, receivedUs);
   }
 
-  private async dispatch(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async dispatch(route: Route, req: IncomingMessage, res: ServerResponse, receivedUs: number): Promise<void> {
     const s = this.service;
     switch (route.kind) {
       case 'live':
@@ -150,11 +152,13 @@ export class HttpFrontend {
         await s.unloadModel(route.model);
         return sendEmpty(res, 200);
       case 'infer':
-        return this.infer(route.model, route.version, req, res);
+        return this.infer(route.model, route.version, req, res, receivedUs);
     }
   }
 
-  private async infer(model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async infer(
+    model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse, receivedUs: number,
+  ): Promise<void> {
     const ac = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) ac.abort();
@@ -169,7 +173,7 @@ export class HttpFrontend {
       }
     }
     const body = await readBody(req, this.service.limits.maxBodyBytes);
-    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, ac.signal);
+    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, ac.signal, receivedUs);
     this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
     const response = await this.service.infer(request);
     if (ac.signal.aborted) return;
