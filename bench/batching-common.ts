@@ -70,7 +70,7 @@ export class AnswerCheck implements CompletionSink {
   wrong = 0;
   private n = 0;
   constructor(private readonly inner: CompletionSink, private readonly expected: readonly Float32Array[], private readonly every = 16) {}
-  complete(set: number, latencyUs: number, result: HttpResult): void {
+  complete(set: number, latencyUs: number, result: HttpResult, sendLagUs: number): void {
     if (result.status === 200 && this.n++ % this.every === 0) {
       this.checked++;
       const got = decodeInferResponse(result).get('output')?.values as number[] | undefined;
@@ -79,11 +79,11 @@ export class AnswerCheck implements CompletionSink {
       for (let i = 0; ok && i < want.length; i++) ok = Math.abs(got![i] - want[i]) <= 1e-3 * (1 + Math.abs(want[i]));
       if (!ok) {
         this.wrong++;
-        this.inner.complete(set, latencyUs, { ...result, status: 599 });
+        this.inner.complete(set, latencyUs, { ...result, status: 599 }, sendLagUs);
         return;
       }
     }
-    this.inner.complete(set, latencyUs, result);
+    this.inner.complete(set, latencyUs, result, sendLagUs);
   }
 }
 

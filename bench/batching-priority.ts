@@ -2,7 +2,8 @@
  * Issue 3, benchmark 3: two priority levels under 1.5× overload. High-priority requests (priority 1) arrive at 20 %
  * of capacity, low-priority ones (priority 2) at 130 %, all with a timeout. Figures: high-priority p99 under
  * overload ÷ its p99 alone at the same rate (target ≤ 2×), and the number of successful answers that came back
- * later than their timeout (target 0; client-side latency from the intended send time, so it over-counts).
+ * later than their timeout (target 0), timed by the client from when it sent each request (and, for contrast, from
+ * when it meant to: the client's own lag on the shared cores is not the server's).
  * The load client shares the machine's cores with the server. --rows N sends N rows per request: the same model
  * overload with N times fewer HTTP requests, so the model, not the HTTP work, is what is overloaded.
  *
@@ -37,18 +38,20 @@ ${policyParam('adaptive')}`),
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
 const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0']);
 
-interface Run { window: MeasurementWindow; late: number }
+/** Successful answers later than the timeout: counted from when the client sent the request, and from when it meant to. */
+interface Run { window: MeasurementWindow; late: number; lateFromIntended: number }
 /** Starts an open-loop driver; completions land in a window once `begin` is called; `end` stops it. */
 function start(requests: Buffer[], expected: Float32Array[], rate: number, check: { wrong: number }) {
   const driver = new OpenLoopDriver(targetOf(server.url), requests, rate, 'poisson', 1024);
-  const run: Run = { window: new MeasurementWindow(undefined), late: 0 };
+  const run: Run = { window: new MeasurementWindow(undefined), late: 0, lateFromIntended: 0 };
   let checker: AnswerCheck | undefined;
   return {
     begin() {
       run.window = new MeasurementWindow(undefined);
       checker = new AnswerCheck({
-        complete: (set, us, r) => {
-          if (r.status === 200 && us > TIMEOUT_MS * 1000) run.late++;
+        complete: (set, us, r, lagUs) => {
+          if (r.status === 200 && us - lagUs > TIMEOUT_MS * 1000) run.late++;
+          if (r.status === 200 && us > TIMEOUT_MS * 1000) run.lateFromIntended++;
           run.window.complete(set, us, r);
         },
       }, expected);
@@ -73,8 +76,16 @@ try {
   const plain = binaryRequests(server.url, 'mlp', IN, 32, {}, ROWS);
   const cap = (await closedLoop(server.url, plain.requests, expected, Math.max(1, Math.round(128 / ROWS)), 1500, 3000, check)).throughput;
   console.log(`capacity (closed loop, ${Math.max(1, Math.round(128 / ROWS))} requests of ${ROWS} rows outstanding): ${cap.toFixed(0)} req/s; high at ${(0.2 * cap).toFixed(0)}/s, low at ${(1.3 * cap).toFixed(0)}/s`);
+  // Both levels once before measuring: the first seconds of a fresh process (JIT, the policy's first estimates of a
+  // mixed load) are not the steady state the pairs compare.
+  {
+    const h = start(hi.requests, expected, 0.2 * cap, check), l = start(lo.requests, expected, 1.3 * cap, check);
+    await sleep(3000);
+    await Promise.all([h.end(), l.end()]);
+    await sleep(500);
+  }
   const ratios: number[] = [];
-  let late = 0, admittedLow = 0, refusedLow = 0;
+  let late = 0, lateFromIntended = 0, admittedLow = 0, refusedLow = 0;
   for (let i = 0; i < PAIRS; i++) {
     const alone = start(hi.requests, expected, 0.2 * cap, check);
     await sleep(1000); alone.begin(); await sleep(MS);
@@ -87,6 +98,7 @@ try {
     const pA = A.window.latency.summary().p99Us / 1000, pH = H.window.latency.summary().p99Us / 1000;
     ratios.push(pH / pA);
     late += A.late + H.late + L.late;
+    lateFromIntended += A.lateFromIntended + H.lateFromIntended + L.lateFromIntended;
     admittedLow += L.window.ok;
     refusedLow += L.window.errorCount;
     const errs = (w: MeasurementWindow) => [...w.errors].map(([k, v]) => `${k}:${v}`).join(' ') || 'none';
@@ -96,7 +108,8 @@ try {
     await sleep(1000);
   }
   console.log(`high-priority p99 in 1.5× overload ÷ alone: ${fmtRatio(ratios)}   target ≤ 2×`);
-  console.log(`successful answers later than the ${TIMEOUT_MS} ms timeout (client-side): ${late}   target 0`);
+  console.log(`successful answers later than the ${TIMEOUT_MS} ms timeout, from when the client sent them: ${late}   target 0`);
+  console.log(`  … counted from when the client meant to send them (adds the client's own lag on the shared cores): ${lateFromIntended}`);
   console.log(`low priority: ${admittedLow} answered, ${refusedLow} refused or timed out (429/504) during windows`);
   console.log(`answers checked against in-process results: wrong ${check.wrong}`);
 } finally {

@@ -37,9 +37,10 @@ abstract class BaseDriver implements LoadDriver {
   protected fire(conn: Http1Connection, fromMs: number): void {
     const set = this.started++ % this.requests.length;
     this.inFlight++;
+    const sendLagUs = (performance.now() - fromMs) * 1000;
     conn.send(this.requests[set], (result: HttpResult) => {
       this.inFlight--;
-      this.sink.complete(set, (performance.now() - fromMs) * 1000, result);
+      this.sink.complete(set, (performance.now() - fromMs) * 1000, result, sendLagUs);
       this.afterComplete(conn, result);
     });
   }

@@ -9,8 +9,11 @@ import type { ResponseChecker } from './response-check.js';
 
 /** Receives every finished request (success or failure) from a load driver. */
 export interface CompletionSink {
-  /** `set` is the index of the input set the request carried; latency in microseconds. */
-  complete(set: number, latencyUs: number, result: HttpResult): void;
+  /**
+   * `set` is the index of the input set the request carried; latency in microseconds (open loop: from the intended
+   * send time); `sendLagUs`, how much later than intended the client actually sent it (its own lag, part of latency).
+   */
+  complete(set: number, latencyUs: number, result: HttpResult, sendLagUs: number): void;
 }
 
 /** Drops everything: used during warm-up and drain. */

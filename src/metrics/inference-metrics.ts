@@ -23,6 +23,7 @@ export interface ModelMetrics {
   readonly batchSize: HistogramChild;
   readonly rejectedQueueFull: CounterChild;
   readonly deadlineExceeded: CounterChild;
+  readonly deadlineExceededRunning: CounterChild;
 }
 
 /**
@@ -55,6 +56,8 @@ export class InferenceMetrics {
       batch: r.histogram('autoglm_batch_size', 'Rows per model execution', mv, exponentialBuckets(1, 2, 14)),
       rejected: r.counter('autoglm_rejected_requests', 'Requests refused at admission (queue full or predicted wait past deadline)', mv),
       deadline: r.counter('autoglm_deadline_exceeded', 'Requests answered DEADLINE_EXCEEDED without running', mv),
+      deadlineRunning: r.counter('autoglm_deadline_exceeded_running',
+        'Requests answered DEADLINE_EXCEEDED at their deadline while their batch still ran (result dropped)', mv),
     };
   }
 
@@ -79,6 +82,7 @@ export class InferenceMetrics {
       batchSize: m.batch.labels(model, version),
       rejectedQueueFull: m.rejected.labels(model, version),
       deadlineExceeded: m.deadline.labels(model, version),
+      deadlineExceededRunning: m.deadlineRunning.labels(model, version),
     });
   }
 

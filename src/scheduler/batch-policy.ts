@@ -34,8 +34,8 @@ export interface BatchPolicy {
   observeBatch(rows: number, computeUs: number): void;
   /** Predicted compute time of a batch of `rows` rows (0 when nothing is known yet). */
   predictComputeUs(rows: number): number;
-  /** Predicted rows per microsecond the model sustains with `instances` instances (0 when unknown). */
-  predictThroughput(instances: number): number;
+  /** Rows of the batches a backlog is dispatched in (the policy's largest batch now). */
+  backlogBatchRows(): number;
 }
 
 export const isDispatch = (d: BatchDecision): d is { readonly dispatch: number } => 'dispatch' in d;

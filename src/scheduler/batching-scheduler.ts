@@ -11,6 +11,7 @@ import { type BatchableEntry, formBatch, queueState } from './form-batch.js';
 import { BatchBufferPool, concatInputs, rowsOf, shapeKeyOf, splitOutputs } from './batch-assembly.js';
 import { type QueueConfig, levelOf, timeoutOf } from './queue-config.js';
 import { ResponseOrder } from './response-order.js';
+import { LevelTraffic } from './level-traffic.js';
 import { warmUpInputs } from './warm-up.js';
 
 export interface BatchingOptions {
@@ -33,6 +34,8 @@ interface Entry extends BatchableEntry {
   readonly resolve: (r: InferenceResponse) => void;
   readonly reject: (e: unknown) => void;
   onAbort: (() => void) | undefined;
+  /** Answered already (a running request can be answered DEADLINE_EXCEEDED before its batch ends). */
+  settled: boolean;
 }
 
 interface Slot {
@@ -48,16 +51,7 @@ let warmUpChain: Promise<void> = Promise.resolve();
 /** Warm-up stops starting larger sizes once it has spent this long on one instance. */
 const WARM_UP_BUDGET_MS = 1000;
 
-/**
- * While a higher priority level has had an arrival this recently (µs), batches of lower-level requests take at most
- * half of max_batch_size.
- * Batches are not preemptible: a high-priority request that arrives just after a full low-priority batch started
- * waits for all of it; half the rows is about half that wait, at little throughput cost once batches are past the
- * model's knee (bench/batching-priority.ts measures both).
- */
-const HIGHER_LEVEL_WINDOW_US = 100_000;
-
-/** Predicted compute times are stretched by this much wherever a deadline depends on them (they are estimates). */
+/** Predicted times (compute, and the wait admission predicts) are stretched by this much wherever a deadline depends on them. */
 const DEADLINE_MARGIN = 1.25;
 
 /**
@@ -80,8 +74,7 @@ export class BatchingScheduler implements Scheduler {
   private readonly m: ModelMetrics | undefined;
   private readonly dead: Entry[] = [];
   private seq = 0;
-  /** Per priority level, when its latest request arrived (µs). */
-  private readonly lastArrivalUs: Float64Array;
+  private readonly traffic: LevelTraffic;
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAtUs = Infinity;
@@ -98,7 +91,7 @@ export class BatchingScheduler implements Scheduler {
     this.clock = o.clockUs ?? defaultClock;
     this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
     this.m = o.metrics;
-    this.lastArrivalUs = new Float64Array(o.queue.levels.length).fill(-Infinity);
+    this.traffic = new LevelTraffic(o.queue.levels.length, this.maxRows, (rows) => o.policy.predictComputeUs(rows));
     if (this.m) this.m.pending.collect = () => this.queue.size;
   }
 
@@ -125,12 +118,12 @@ export class BatchingScheduler implements Scheduler {
       // The timeout counts from when the frontend received the request (time spent before enqueue counts too).
       const deadlineUs = timeoutUs > 0 ? Math.min(now, request.receivedUs ?? now) + timeoutUs : Infinity;
       this.admit(level, rows, now, deadlineUs, lp.timeoutAction === 'REJECT');
-      this.lastArrivalUs[level] = now;
+      this.traffic.observe(level, rows, now);
       return new Promise<InferenceResponse>((resolve, reject) => {
         const e: Entry = {
           request, resolve, reject, rows, level, arrivalUs: now, deadlineUs, timeoutAction: lp.timeoutAction,
           seq: this.seq++, heapIndex: -1, where: 'out', shapeKey: this.o.maxBatchSize > 0 ? shapeKeyOf(request) : '',
-          onAbort: undefined,
+          onAbort: undefined, settled: false,
         };
         this.order?.admit(e.seq);
         if (request.signal) {
@@ -156,14 +149,19 @@ export class BatchingScheduler implements Scheduler {
 
   /** Throws QUEUE_FULL when the queue (or the level) is full, or the predicted wait already passes the deadline. */
   private admit(level: number, rows: number, now: number, deadlineUs: number, rejectsOnTimeout: boolean): void {
-    const thr = this.o.policy.predictThroughput(this.instanceCount); // rows per µs
-    const waitUs = thr > 0 ? (this.queue.rowsAtOrAbove(level) + rows) / thr : 0;
-    const retryAfterSec = Math.max(1, Math.ceil(waitUs / 1e6));
+    const headLevel = this.queue.peek()?.level ?? this.traffic.levels;
+    const { rowsPerUs, batchRows } = this.traffic.drain(
+      level, headLevel, this.o.policy.backlogBatchRows(), this.instanceCount, now, (deadlineUs - now) / DEADLINE_MARGIN);
+    const ahead = this.queue.rowsAtOrAbove(level);
+    const waitUs = rowsPerUs > 0 ? ahead / rowsPerUs : 0; // until its batch starts
+    const retryAfterSec = Math.max(1, Math.ceil((waitUs + (rowsPerUs > 0 ? rows / rowsPerUs : 0)) / 1e6));
+    const batchUs = this.o.policy.predictComputeUs(Math.max(rows, Math.min(batchRows, ahead + rows)));
     if (!this.queue.canAdmit(level)) {
       this.m?.rejectedQueueFull.inc();
       throw new InferenceError('QUEUE_FULL', `queue of model '${this.model.model}' is full`, { retryAfterSec });
     }
-    if (rejectsOnTimeout && deadlineUs !== Infinity && thr > 0 && now + waitUs + DEADLINE_MARGIN * this.o.policy.predictComputeUs(rows) > deadlineUs) {
+    if (rejectsOnTimeout && deadlineUs !== Infinity && rowsPerUs > 0 &&
+      now + DEADLINE_MARGIN * (waitUs + batchUs) > deadlineUs) {
       this.m?.rejectedQueueFull.inc();
       throw new InferenceError('QUEUE_FULL',
         `model '${this.model.model}': predicted wait ${(waitUs / 1000).toFixed(1)} ms exceeds the request's timeout`, { retryAfterSec });
@@ -180,6 +178,8 @@ export class BatchingScheduler implements Scheduler {
         `request to model '${this.model.model}' could not run before its timeout (${((e.deadlineUs - Math.min(e.arrivalUs, e.request.receivedUs ?? e.arrivalUs)) / 1000).toFixed(1)} ms from when the server received it)`), 'REJECTED');
     }
   }
+
+  private readonly rowsAtOrAbove = (level: number): number => this.queue.rowsAtOrAbove(level);
 
   /** Whether a batch of `rows` started now is predicted to finish by `earliestDeadlineUs`. */
   private readonly fits = (rows: number, earliestDeadlineUs: number): boolean =>
@@ -200,14 +200,16 @@ export class BatchingScheduler implements Scheduler {
           wakeUs = d.waitUntil > now ? d.waitUntil : now + 1;
           break;
         }
-        // Under overload, a request that could only finish in time in a batch smaller than the one decided would
-        // shrink every batch (EDF's domino effect): answer it now instead, and run the decided batch at full size.
-        if (this.o.maxBatchSize > 0 && d.dispatch > 1) {
-          this.expire(now + DEADLINE_MARGIN * this.o.policy.predictComputeUs(d.dispatch));
+        let limit = this.o.maxBatchSize > 0 ? this.traffic.batchRows(d.dispatch, this.queue.peek()!, this.rowsAtOrAbove, now) : 1;
+        // Under overload, a request that could only finish in time in a batch smaller than this one would shrink
+        // every batch (EDF's domino effect): answer it now instead, and run this batch at full size.
+        if (limit > 1) {
+          this.expire(now + DEADLINE_MARGIN * this.o.policy.predictComputeUs(limit));
           if (this.queue.size === 0) break;
+          limit = this.traffic.batchRows(d.dispatch, this.queue.peek()!, this.rowsAtOrAbove, now);
         }
         const batch: Entry[] = [];
-        const rows = formBatch(this.queue, this.o.maxBatchSize > 0 ? this.rowsFor(d.dispatch, now) : 1, batch, this.fits);
+        const rows = formBatch(this.queue, limit, batch, this.fits);
         void this.run(this.idle.pop()!, batch, rows, now);
       }
       const deadlineCheck = this.queue.nextDeadlineUs() - slack;
@@ -216,20 +218,6 @@ export class BatchingScheduler implements Scheduler {
     } finally {
       this.pumping = false;
     }
-  }
-
-  /**
-   * The decided rows, at most half of max_batch_size when the head is below a priority level that has live traffic
-   * (see HIGHER_LEVEL_WINDOW_US); the head request is always taken whole.
-   */
-  private rowsFor(decided: number, now: number): number {
-    const head = this.queue.peek();
-    const half = this.maxRows >> 1;
-    if (!head || head.level === 0 || decided <= half) return decided;
-    for (let l = 0; l < head.level; l++) {
-      if (now - this.lastArrivalUs[l] < HIGHER_LEVEL_WINDOW_US) return Math.max(head.rows, half);
-    }
-    return decided;
   }
 
   /** One timer for the earliest of: the policy's wake-up, the next deadline check. */
@@ -255,6 +243,7 @@ export class BatchingScheduler implements Scheduler {
     this.running++;
     for (const e of batch) if (e.onAbort) e.request.signal!.removeEventListener('abort', e.onAbort);
     const names = this.outputNamesOf(batch);
+    const deadlines = this.watchDeadlines(batch);
     try {
       const inputs = concatInputs(batch.map((e) => e.request), rows, slot.pool);
       const t0 = this.clock();
@@ -271,6 +260,11 @@ export class BatchingScheduler implements Scheduler {
       }
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
+        if (e.settled) continue; // answered DEADLINE_EXCEEDED while the batch ran
+        if (e.timeoutAction === 'REJECT' && endUs > e.deadlineUs) {
+          this.missedWhileRunning(e);
+          continue;
+        }
         const outputs = this.pick(e, names, per[i]);
         if (m) {
           m.success.inc();
@@ -289,10 +283,39 @@ export class BatchingScheduler implements Scheduler {
       const error = toInferenceError(err);
       for (const e of batch) this.fail(e, error, 'BACKEND');
     } finally {
+      clearTimeout(deadlines.timer);
       this.running--;
       this.idle.push(slot);
       this.pump();
     }
+  }
+
+  /**
+   * Answers each REJECT request of a running batch DEADLINE_EXCEEDED when its deadline comes, without waiting for the
+   * batch (its result is dropped): one timer, at the earliest deadline not yet reached. The deadline bounds when the
+   * client hears back, whatever the batch does.
+   */
+  private watchDeadlines(batch: readonly Entry[]): { timer: NodeJS.Timeout | undefined } {
+    const watch: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
+    const arm = () => {
+      let next = Infinity;
+      for (const e of batch) if (!e.settled && e.timeoutAction === 'REJECT' && e.deadlineUs < next) next = e.deadlineUs;
+      if (next === Infinity) return;
+      watch.timer = setTimeout(() => {
+        const now = this.clock();
+        for (const e of batch) if (!e.settled && e.timeoutAction === 'REJECT' && e.deadlineUs <= now) this.missedWhileRunning(e);
+        arm();
+      }, Math.max(0, Math.ceil((next - this.clock()) / 1000)));
+    };
+    arm();
+    return watch;
+  }
+
+  private missedWhileRunning(e: Entry): void {
+    this.m?.deadlineExceededRunning.inc();
+    this.fail(e, new InferenceError('DEADLINE_EXCEEDED', `request to model '${this.model.model}' did not finish before its ` +
+      `timeout (${((e.deadlineUs - Math.min(e.arrivalUs, e.request.receivedUs ?? e.arrivalUs)) / 1000).toFixed(1)} ms from when ` +
+      'the server received it); its batch was still running'), 'REJECTED');
   }
 
   /** Outputs the batch computes: the union of what its requests ask for (all outputs when one asks for none). */
@@ -315,12 +338,14 @@ export class BatchingScheduler implements Scheduler {
   }
 
   private fail(e: Entry, error: unknown, reason: 'REJECTED' | 'CANCELED' | 'BACKEND'): void {
+    if (e.settled) return;
     if (e.onAbort && e.request.signal) e.request.signal.removeEventListener('abort', e.onAbort);
     this.m?.failure[reason].inc();
     this.settle(e, () => e.reject(error));
   }
 
   private settle(e: Entry, deliver: () => void): void {
+    e.settled = true;
     if (this.order) this.order.settle(e.seq, deliver);
     else deliver();
   }

@@ -121,6 +121,22 @@ test('a request whose deadline passes while the instance is busy is answered DEA
   await s.drain();
 });
 
+test('a request still running at its deadline is answered DEADLINE_EXCEEDED then, not when its batch ends', async () => {
+  const metrics = new InferenceMetrics();
+  // No warm-up: nothing predicts that 1024 rows cannot finish in 1 ms, so the request is admitted and runs.
+  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics, warmUp: false });
+  const t0 = performance.now();
+  await assert.rejects(s.enqueue(req('slow', 'x', 1024, 512, 1, { timeoutUs: 1_000 })), (e: unknown) =>
+    e instanceof InferenceError && e.code === 'DEADLINE_EXCEEDED' && /batch was still running/.test(e.message));
+  const answeredMs = performance.now() - t0;
+  const t1 = performance.now();
+  await s.enqueue(req('slow', 'x', 1024, 512, 2)); // waits for the first batch, then runs its own
+  const twoBatchesMs = performance.now() - t1 + answeredMs;
+  assert.ok(answeredMs < twoBatchesMs / 2, `answered after ${answeredMs.toFixed(1)} ms; two batches took ${twoBatchesMs.toFixed(1)} ms`);
+  assert.match(metrics.render(), /autoglm_deadline_exceeded_running\{model="slow",version="1"\} 1\n/);
+  await s.drain();
+});
+
 test('priority 1 runs before queued priority 2; an aborted request leaves the queue; a full level refuses with retry', async () => {
   const metrics = new InferenceMetrics();
   const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics, warmUp: false });
@@ -146,20 +162,30 @@ test('priority 1 runs before queued priority 2; an aborted request leaves the qu
   await assert.rejects(s.enqueue(req('slow', 'x', 1, 512, 7)), (e: unknown) => e instanceof InferenceError && e.code === 'UNAVAILABLE');
 });
 
-test('while a higher level has traffic, lower-level batches take at most half of max_batch_size', async () => {
+test('while a higher-priority request waits, lower-level rows do not stretch its batch', async () => {
   const config: ModelConfig = { ...slowConfig, dynamic_batching: { ...slowConfig.dynamic_batching!, default_queue_policy: {
     ...slowConfig.dynamic_batching!.default_queue_policy!, max_queue_size: 0 } } };
-  const run = async (firstPriority: number) => {
-    const metrics = new InferenceMetrics();
-    const s = createBatchScheduler({ model: 'slow', version: '1', config, instances: slow }, { metrics, warmUp: false });
-    const busy = s.enqueue(req('slow', 'x', 1024, 512, 1, { priority: firstPriority })); // runs at once, for a while
-    const lows = Array.from({ length: 8 }, (_, i) => s.enqueue(req('slow', 'x', 128, 512, 10 + i, { priority: 2 })));
-    await Promise.all([busy, ...lows]);
-    await s.drain();
-    return Number(/nv_inference_exec_count\{model="slow",version="1"\} (\d+)/.exec(metrics.render())![1]);
+  // Warm-up teaches the policy t(b): this model's rows cost about the same each, so a batch within 1.5 × t(1 row)
+  // has no room for a 128-row request.
+  const metrics = new InferenceMetrics();
+  const s = createBatchScheduler({ model: 'slow', version: '1', config, instances: slow }, { metrics });
+  await s.warmUp!();
+  const count = (re: RegExp) => Number(re.exec(metrics.render())![1]);
+  const execs = () => count(/nv_inference_exec_count\{model="slow",version="1"\} (\d+)/);
+  const oneRowBatches = () => count(/autoglm_batch_size_bucket\{model="slow",version="1",le="1"\} (\d+)/);
+  const run = async (withHigh: boolean) => {
+    const [execsBefore, onesBefore] = [execs(), oneRowBatches()];
+    const busy = s.enqueue(req('slow', 'x', 1024, 512, 1, { priority: 2 })); // runs at once, for a while
+    const high = withHigh ? [s.enqueue(req('slow', 'x', 1, 512, 2, { priority: 1 }))] : [];
+    const lows = Array.from({ length: 7 }, (_, i) => s.enqueue(req('slow', 'x', 128, 512, 10 + i, { priority: 2 })));
+    await Promise.all([busy, ...high, ...lows]);
+    return { execs: execs() - execsBefore, oneRow: oneRowBatches() - onesBefore };
   };
-  assert.equal(await run(2), 2, 'no higher-level traffic: the 8 queued low requests (1024 rows) run as one batch');
-  assert.equal(await run(1), 3, 'a priority-1 request just arrived: they run as two batches of 512 rows');
+  assert.deepEqual(await run(false), { execs: 2, oneRow: 0 }, 'the 7 queued low requests (896 rows) run as one batch');
+  const mixed = await run(true);
+  assert.equal(mixed.oneRow, 1, 'the high request ran alone: no low rows joined its batch');
+  assert.ok(mixed.execs >= 4, `while the high level is live, low batches are capped too (${mixed.execs} executions)`);
+  await s.drain();
 });
 
 test('a request timeout counts from when the frontend received it, not from enqueue', async () => {

@@ -57,7 +57,7 @@ for (const c of POLICIES) {
         for (const rec of r.records) {
           if (rec.startUs >= 0) assert.ok(rec.endUs <= rec.arrival.atUs + rec.arrival.timeoutUs!, `ends ${rec.endUs - rec.arrival.atUs} µs after arrival`);
         }
-        assert.equal(r.completed + r.rejected, arrivals.length);
+        assert.equal(r.completed + r.rejected + r.refused, arrivals.length);
         assert.ok(r.completed > 0);
       });
     }

@@ -7,6 +7,7 @@ import type { BatchPolicy } from '../../src/scheduler/batch-policy.js';
 import { isDispatch } from '../../src/scheduler/batch-policy.js';
 import { RequestQueue } from '../../src/scheduler/request-queue.js';
 import { type BatchableEntry, formBatch, queueState } from '../../src/scheduler/form-batch.js';
+import { LevelTraffic } from '../../src/scheduler/level-traffic.js';
 import { seededRandom } from '../fixtures/random.js';
 
 export type ServiceCurve = (rows: number) => number;
@@ -58,8 +59,10 @@ export function bursty(ratePerSec: number, count: number, burst: number, seed = 
 
 export interface SimRecord {
   readonly arrival: Arrival;
-  /** Dispatch time, or -1 when rejected for its deadline. */
+  /** Dispatch time, or -1 when rejected for its deadline (at admission or later). */
   startUs: number;
+  /** Refused at admission (its predicted wait passed its deadline). */
+  refused: boolean;
   endUs: number;
   batchRows: number;
 }
@@ -69,7 +72,10 @@ export interface SimResult {
   /** Rows of every batch, in dispatch order. */
   readonly batches: number[];
   readonly completed: number;
+  /** Answered DEADLINE_EXCEEDED after admission. */
   readonly rejected: number;
+  /** Refused at admission. */
+  readonly refused: number;
   readonly throughputPerSec: number;
   readonly p50Us: number;
   readonly p99Us: number;
@@ -101,6 +107,9 @@ export function simulate(o: SimOptions): SimResult {
   const instances = o.instances ?? 1;
   for (const b of o.warmUp ?? []) o.policy.observeBatch(b, o.curve(b));
   const queue = new RequestQueue<Entry>([0, 0, 0, 0]);
+  // As the scheduler: priority levels' traffic limits lower-level batches and drives admission control.
+  const traffic = new LevelTraffic(4, o.maxBatch, (rows) => o.policy.predictComputeUs(rows));
+  const rowsAtOrAbove = (level: number) => queue.rowsAtOrAbove(level);
   const records: SimRecord[] = [];
   const batches: number[] = [];
   const completions: number[] = []; // end times of running batches (few: ≤ instances)
@@ -110,6 +119,7 @@ export function simulate(o: SimOptions): SimResult {
   let now = 0;
   let seq = 0;
   let rejected = 0;
+  let refused = 0;
   const taken: Entry[] = [];
   const dead: Entry[] = [];
 
@@ -125,12 +135,24 @@ export function simulate(o: SimOptions): SimResult {
     }
     while (next < o.arrivals.length && o.arrivals[next].atUs <= now) {
       const a = o.arrivals[next++];
-      const rec: SimRecord = { arrival: a, startUs: -1, endUs: -1, batchRows: 0 };
+      const rec: SimRecord = { arrival: a, startUs: -1, endUs: -1, batchRows: 0, refused: false };
       records.push(rec);
+      const level = a.level ?? 0;
+      const deadlineUs = a.timeoutUs === undefined ? Infinity : a.atUs + a.timeoutUs;
+      const { rowsPerUs, batchRows } = traffic.drain(level, queue.peek()?.level ?? 4, o.policy.backlogBatchRows(), instances, now, (deadlineUs - now) / MARGIN);
+      traffic.observe(level, a.rows, now);
+      const ahead = queue.rowsAtOrAbove(level);
+      if (deadlineUs !== Infinity && rowsPerUs > 0 &&
+        now + MARGIN * (ahead / rowsPerUs + o.policy.predictComputeUs(Math.max(a.rows, Math.min(batchRows, ahead + a.rows)))) > deadlineUs) {
+        rec.refused = true;
+        rec.endUs = now;
+        refused++;
+        continue;
+      }
       o.policy.observeArrival(a.rows, a.atUs);
       queue.push({
-        rec, seq: seq++, rows: a.rows, level: a.level ?? 0, arrivalUs: a.atUs, timeoutAction: 'REJECT',
-        deadlineUs: a.timeoutUs === undefined ? Infinity : a.atUs + a.timeoutUs, heapIndex: -1, where: 'out', shapeKey: '',
+        rec, seq: seq++, rows: a.rows, level, arrivalUs: a.atUs, timeoutAction: 'REJECT',
+        deadlineUs, heapIndex: -1, where: 'out', shapeKey: '',
       });
     }
     // Requests that can no longer finish by their deadline are answered at once, as the scheduler does.
@@ -144,15 +166,17 @@ export function simulate(o: SimOptions): SimResult {
         wakeAt = d.waitUntil;
         break;
       }
-      if (d.dispatch > 1) {
-        // As the scheduler: requests that cannot finish in time in the decided batch are answered now.
+      let limit = traffic.batchRows(d.dispatch, queue.peek()!, rowsAtOrAbove, now);
+      if (limit > 1) {
+        // As the scheduler: requests that cannot finish in time in this batch are answered now.
         dead.length = 0;
-        queue.expire(now + MARGIN * o.policy.predictComputeUs(d.dispatch), dead);
+        queue.expire(now + MARGIN * o.policy.predictComputeUs(limit), dead);
         for (const e of dead) { e.rec.endUs = now; rejected++; }
         if (queue.size === 0) break;
+        limit = traffic.batchRows(d.dispatch, queue.peek()!, rowsAtOrAbove, now);
       }
       taken.length = 0;
-      const rows = formBatch(queue, d.dispatch, taken, (r, earliest) => now + MARGIN * o.policy.predictComputeUs(r) <= earliest);
+      const rows = formBatch(queue, limit, taken, (r, earliest) => now + MARGIN * o.policy.predictComputeUs(r) <= earliest);
       const dur = o.curve(rows);
       for (const e of taken) { e.rec.startUs = now; e.rec.endUs = now + dur; e.rec.batchRows = rows; }
       batches.push(rows);
@@ -166,7 +190,7 @@ export function simulate(o: SimOptions): SimResult {
   const first = o.arrivals[0]?.atUs ?? 0;
   const last = done.reduce((m, r) => Math.max(m, r.endUs), first);
   return {
-    records, batches, completed: done.length, rejected,
+    records, batches, completed: done.length, rejected, refused,
     throughputPerSec: done.length / ((last - first) / 1e6),
     p50Us: percentile(lat, 50), p99Us: percentile(lat, 99),
   };

@@ -9,6 +9,7 @@ import { readBody } from './read-body.js';
 import { decodeInferRequest } from './decode-request.js';
 import { encodeInferResponse } from './encode-response.js';
 import { sendEmpty, sendError, sendJson } from './send.js';
+import { LoopDelay } from '../loop-delay.js';
 
 export interface HttpFrontendOptions {
   /** 0 = any free port. Default 8000. */
@@ -30,6 +31,7 @@ export class HttpFrontend {
   private inFlight = 0;
   private closing: Promise<void> | undefined;
   private idleWaiter: (() => void) | undefined;
+  private readonly loopDelay = new LoopDelay();
 
   private constructor(private readonly server: Server, private readonly service: InferenceService, private readonly log: Logger) {}
 
@@ -45,9 +47,13 @@ export class HttpFrontend {
       else socket.destroy();
     });
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      const failed = (err: Error) => {
+        fe.loopDelay.stop();
+        reject(err);
+      };
+      server.once('error', failed);
       server.listen(options.port ?? 8000, options.host ?? '0.0.0.0', () => {
-        server.off('error', reject);
+        server.off('error', failed);
         resolve(fe);
       });
     });
@@ -64,7 +70,8 @@ export class HttpFrontend {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const receivedUs = performance.now() * 1000;
+    // Dated back by the loop's recent lateness: the request may have waited that long in its socket.
+    const receivedUs = performance.now() * 1000 - this.loopDelay.us;
     this.inFlight++;
     res.once('close', () => {
       this.inFlight--;
@@ -194,6 +201,7 @@ export class HttpFrontend {
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the rest. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
+      this.loopDelay.stop();
       const closed = new Promise<void>((r) => this.server.close(() => r()));
       this.server.closeIdleConnections();
       const drained = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => { this.idleWaiter = r; });

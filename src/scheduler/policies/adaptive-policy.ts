@@ -130,10 +130,8 @@ export class AdaptivePolicy implements BatchPolicy {
     return this.times.predict(rows);
   }
 
-  predictThroughput(instances: number): number {
-    const b = this.cap();
-    const t = this.times.predict(b);
-    return t > 0 ? (instances * b) / t : 0;
+  backlogBatchRows(): number {
+    return this.cap();
   }
 
   /** Current estimates, for logs and docs. */

@@ -48,9 +48,7 @@ export class StaticPolicy implements BatchPolicy {
     return this.times.predict(rows);
   }
 
-  predictThroughput(instances: number): number {
-    const b = this.maxPreferred;
-    const t = this.times.predict(b);
-    return t > 0 ? (instances * b) / t : 0;
+  backlogBatchRows(): number {
+    return this.maxPreferred;
   }
 }
