@@ -4,10 +4,11 @@
  * overload ÷ its p99 alone at the same rate (target ≤ 2×), and the number of successful answers that came back
  * later than their timeout (target 0), timed by the client from when it sent each request (and, for contrast, from
  * when it meant to: the client's own lag on the shared cores is not the server's).
- * The load client shares the machine's cores with the server. --rows N sends N rows per request: the same model
- * overload with N times fewer HTTP requests, so the model, not the HTTP work, is what is overloaded.
+ * The load client shares the machine's cores with the server. --rows N sends N rows per request (default 8): the
+ * model, not the HTTP work, is what the 1.5× overload overloads. With 1-row requests on 2 shared cores the HTTP
+ * frontend saturates first (~4,000 req/s offered): requests wait in socket buffers before any scheduler sees them.
  *
- *   node --import tsx bench/batching-priority.ts [--window-ms 4000] [--timeout-ms 200] [--pairs 3] [--rows 1]
+ *   node --import tsx bench/batching-priority.ts [--window-ms 4000] [--timeout-ms 200] [--pairs 3] [--rows 8]
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -20,7 +21,7 @@ import { AnswerCheck, binaryRequests, closedLoop, expectedOutputs, fmtRatio, mak
 
 const { values: a } = parseArgs({ options: {
   'window-ms': { type: 'string', default: '4000' }, 'timeout-ms': { type: 'string', default: '200' },
-  hidden: { type: 'string', default: '8192' }, pairs: { type: 'string', default: '3' }, rows: { type: 'string', default: '1' },
+  hidden: { type: 'string', default: '8192' }, pairs: { type: 'string', default: '3' }, rows: { type: 'string', default: '8' },
 } });
 const ROWS = Number(a.rows);
 const MS = Number(a['window-ms']), TIMEOUT_MS = Number(a['timeout-ms']), HID = Number(a.hidden), PAIRS = Number(a.pairs);

@@ -11,27 +11,18 @@ import { performance } from 'node:perf_hooks';
 import { InferenceError, toInferenceError, type InferenceRequest, type InferenceResponse, type Tensor } from '../core/index.js';
 import type { InferenceService } from '../server/service.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { SchedulerMetrics } from '../scheduler/scheduler-metrics.js';
 import type { EnsemblePlan, PlanStep } from './ensemble-plan.js';
 
 /** What the ensemble needs of the server: the front door every request uses. */
 export type StepRunner = Pick<InferenceService, 'infer'>;
 
-interface Counter { inc(by?: number): void }
-
 /**
- * The per-model metrics an ensemble records for its own requests (its steps record theirs under their own models).
- * src/metrics' ModelMetrics has this shape.
+ * The per-model metrics an ensemble records for its own requests (its steps record theirs under their own models):
+ * part of what a batching scheduler records, so src/metrics' ModelMetrics provides it too.
  */
-export interface EnsembleMetrics {
-  readonly success: Counter;
-  readonly failure: Readonly<Record<'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER', Counter>>;
-  /** Rows (the batch dimension), as Triton counts inferences. */
-  readonly inferenceCount: Counter;
-  readonly execCount: Counter;
-  readonly requestDurationUs: Counter;
-  readonly requestLatencyUs: { observe(us: number): void };
-  readonly pending: { collect: (() => number) | undefined };
-}
+export type EnsembleMetrics = Pick<SchedulerMetrics,
+  'success' | 'failure' | 'inferenceCount' | 'execCount' | 'requestDurationUs' | 'requestLatencyUs' | 'pending'>;
 
 export interface EnsembleSchedulerOptions {
   readonly plan: EnsemblePlan;

@@ -9,6 +9,8 @@
 export interface QueueState {
   /** Rows waiting that the next batch could take (already capped at max_batch_size). */
   readonly queuedRows: number;
+  /** Rows waiting in all (not capped at max_batch_size). */
+  readonly backlogRows: number;
   /** Rows of the request at the head of the queue (a batch takes whole requests; at least this many). */
   readonly headRows: number;
   /** Arrival time of the oldest waiting request. */

@@ -3,7 +3,7 @@ import {
   InferenceError, type InferenceRequest, type InferenceResponse, type Tensor, invalidArgument, toInferenceError,
 } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
-import type { ModelMetrics } from '../metrics/inference-metrics.js';
+import type { SchedulerMetrics } from './scheduler-metrics.js';
 import type { Scheduler, SchedulerModel } from './scheduler.js';
 import { type BatchPolicy, isDispatch } from './batch-policy.js';
 import { RequestQueue } from './request-queue.js';
@@ -22,7 +22,7 @@ export interface BatchingOptions {
   readonly preserveOrdering?: boolean;
   /** Requests waiting in all levels together, at most. */
   readonly maxQueueSize?: number;
-  readonly metrics?: ModelMetrics;
+  readonly metrics?: SchedulerMetrics;
   /** Batch sizes `warmUp()` runs (empty: none). */
   readonly warmUpSizes?: readonly number[];
   /** Monotonic microseconds (tests may pass their own). */
@@ -71,7 +71,7 @@ export class BatchingScheduler implements Scheduler {
   private readonly allOutputs: readonly string[];
   private readonly clock: () => number;
   private readonly order: ResponseOrder | undefined;
-  private readonly m: ModelMetrics | undefined;
+  private readonly m: SchedulerMetrics | undefined;
   private readonly dead: Entry[] = [];
   private seq = 0;
   private readonly traffic: LevelTraffic;

@@ -1,6 +1,6 @@
 import type { ModelConfig } from '../core/index.js';
-import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import type { BatchPolicy } from './batch-policy.js';
+import type { SchedulerMetrics } from './scheduler-metrics.js';
 import type { SchedulerModel } from './scheduler.js';
 import { BatchingScheduler } from './batching-scheduler.js';
 import { StaticPolicy } from './policies/static-policy.js';
@@ -20,7 +20,8 @@ export const PARAM_LATENCY_TARGET = 'batching_latency_target_us';
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
 
 export interface CreateSchedulerOptions {
-  readonly metrics?: InferenceMetrics;
+  /** The model version's metrics (the server passes its InferenceMetrics.forModel). */
+  readonly metrics?: SchedulerMetrics;
   /** Overrides the config's choice for every model (e.g. `autoglm serve --batching none` for a baseline run). */
   readonly policy?: BatchingPolicyName;
   /** Requests waiting per model, at most (all priority levels together). */
@@ -91,7 +92,7 @@ export function createBatchScheduler(model: SchedulerModel, options: CreateSched
     maxBatchSize: config.max_batch_size,
     preserveOrdering: db?.preserve_ordering ?? false,
     maxQueueSize: options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
-    metrics: options.metrics?.forModel(model.model, model.version),
+    metrics: options.metrics,
     warmUpSizes: options.warmUp === false ? [] : warmUpSizes(batchRows, plan.policy === 'static' ? db?.preferred_batch_size : []),
   });
 }

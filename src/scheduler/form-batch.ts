@@ -38,6 +38,7 @@ export function queueState<T extends QueueEntry>(queue: RequestQueue<T>, maxBatc
   const head = queue.peek();
   return {
     queuedRows: Math.min(queue.rows, maxBatch),
+    backlogRows: queue.rows,
     headRows: head ? head.rows : 0,
     oldestArrivalUs: head ? head.arrivalUs : 0,
     earliestDeadlineUs: queue.nextDeadlineUs(),

@@ -25,9 +25,12 @@ export class ServiceTimeModel {
       while (i > 0 && this.sizes[i - 1] > rows) i--;
       this.sizes.splice(i, 0, rows);
     }
-    this.count[rows] = c + 1;
+    // A sample under half the size's mean means the mean is stale (taken on a busy machine, say, and not re-measured
+    // since, as sizes past the cap are seen only when explored): start that size's average over.
+    const stale = c > 0 && computeUs < this.mean[rows] / 2;
+    this.count[rows] = stale ? 1 : c + 1;
     // Plain average for the first samples, then an exponentially weighted one that follows drift.
-    const w = Math.max(1 / (c + 1), this.smoothing);
+    const w = stale ? 1 : Math.max(1 / (c + 1), this.smoothing);
     this.mean[rows] += (computeUs - this.mean[rows]) * w;
   }
 
@@ -90,16 +93,38 @@ export class ServiceTimeModel {
    * policy explores upward until the gain stops). 0 when nothing was observed.
    */
   knee(): number {
+    return this.flatRegion()?.first ?? 0;
+  }
+
+  /**
+   * The largest batch size whose per-row cost is within `tolerance` of the best: the far end of the flat region the
+   * knee begins. Past the knee rows cost no less in compute, but fewer, larger batches cost the server less per row
+   * around the compute (assembly, messages, the event loop) — what a backlog needs. 0 when nothing was observed.
+   */
+  flatEnd(): number {
+    return this.flatRegion()?.last ?? 0;
+  }
+
+  /** Both ends of the flat region; both twice the best size when the largest size seen is still the cheapest. */
+  private flatRegion(): { first: number; last: number } | undefined {
     const s = this.sizes;
-    if (s.length === 0) return 0;
+    if (s.length === 0) return undefined;
     let best = s[0];
     let bestCost = this.mean[best] / best;
     for (const b of s) {
       const c = this.mean[b] / b;
       if (c < bestCost) { best = b; bestCost = c; }
     }
-    if (best === s[s.length - 1]) return Math.min(this.maxBatch, best * 2);
-    for (const b of s) if (this.mean[b] / b <= bestCost * (1 + this.tolerance)) return b;
-    return best;
+    if (best === s[s.length - 1]) {
+      const explore = Math.min(this.maxBatch, best * 2);
+      return { first: explore, last: explore };
+    }
+    let first = best, last = best;
+    for (const b of s) {
+      if (this.mean[b] / b > bestCost * (1 + this.tolerance)) continue;
+      first = Math.min(first, b);
+      last = Math.max(last, b);
+    }
+    return { first, last };
   }
 }

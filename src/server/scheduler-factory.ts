@@ -35,5 +35,5 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
     });
   }
   // Adaptive / static (Triton's dynamic_batching) / none, from the config: see docs/scheduling.md.
-  return createBatchScheduler(model, { metrics: ctx.metrics, policy: ctx.batchingPolicy });
+  return createBatchScheduler(model, { metrics: ctx.metrics?.forModel(model.model, model.version), policy: ctx.batchingPolicy });
 }

@@ -8,7 +8,7 @@ import type { QueueState } from '../../src/scheduler/batch-policy.js';
 
 const mlp = (b: number) => 5000 + 300 * b; // µs: a large fixed cost, cheap rows
 const state = (over: Partial<QueueState>): QueueState => ({
-  queuedRows: 1, headRows: 1, oldestArrivalUs: 0, earliestDeadlineUs: Infinity, idleInstances: 1, instances: 1, ...over,
+  queuedRows: 1, backlogRows: over.queuedRows ?? 1, headRows: 1, oldestArrivalUs: 0, earliestDeadlineUs: Infinity, idleInstances: 1, instances: 1, ...over,
 });
 function trained(curve: (b: number) => number, max = 64): AdaptivePolicy {
   const p = new AdaptivePolicy({ maxBatchSize: max });
@@ -124,4 +124,21 @@ test('arrival rate follows a steady rate and decays to zero in silence', () => {
   for (let t = 0; t <= 100_000; t += 100) r.observe(1, t); // 10 000/s
   assert.ok(Math.abs(r.rate(100_000) * 1e6 - 10_000) < 600, String(r.rate(100_000) * 1e6));
   assert.ok(r.rate(200_000) * 1e6 < 1);
+});
+
+test('a backlog is served at the far end of the flat region; a queue that one batch clears, at the knee', () => {
+  const flatPast16 = (b: number) => Math.max(3200, 200 * b); // rows cost the same from 16 on
+  const p = trained(flatPast16);
+  assert.deepEqual(p.decide(state({ queuedRows: 64 }), 0), { dispatch: 16 }, 'the knee');
+  assert.deepEqual(p.decide(state({ queuedRows: 64, backlogRows: 500 }), 0), { dispatch: 64 }, 'a backlog');
+  assert.equal(p.backlogBatchRows(), 64);
+});
+
+test('service-time model: a size re-measured at under half its mean starts its average over', () => {
+  const m = new ServiceTimeModel(64);
+  for (let i = 0; i < 5; i++) m.observe(32, 30_000); // measured while the machine was busy
+  m.observe(32, 10_000);
+  assert.equal(m.predict(32), 10_000);
+  m.observe(32, 12_000);
+  assert.equal(m.predict(32), 11_000, 'then a plain average again');
 });

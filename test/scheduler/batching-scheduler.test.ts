@@ -71,7 +71,7 @@ const req = (model: string, name: string, rows: number, width: number, seed: num
 
 test('concurrent requests (1 and 3 rows) are batched on two instances and each gets its own rows back', async () => {
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { metrics });
+  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { metrics: metrics.forModel('mlp', '1') });
   await s.warmUp();
   const reqs = Array.from({ length: 60 }, (_, i) => req('mlp', 'input', i % 5 === 0 ? 3 : 1, IN, 100 + i, { id: `r${i}` }));
   const res = await Promise.all(reqs.map((r) => s.enqueue(r)));
@@ -93,7 +93,7 @@ test('concurrent requests (1 and 3 rows) are batched on two instances and each g
 
 test('requests whose non-batch dims differ never share a batch', async () => {
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'ident', version: '1', config: identConfig, instances: ident }, { metrics, warmUp: false });
+  const s = createBatchScheduler({ model: 'ident', version: '1', config: identConfig, instances: ident }, { metrics: metrics.forModel('ident', '1'), warmUp: false });
   const reqs = Array.from({ length: 30 }, (_, i) => req('ident', 'x', 1 + (i % 2), 2 + (i % 3), i));
   const res = await Promise.all(reqs.map((r) => s.enqueue(r)));
   for (let i = 0; i < reqs.length; i++) {
@@ -107,7 +107,7 @@ test('requests whose non-batch dims differ never share a batch', async () => {
 
 test('a request whose deadline passes while the instance is busy is answered DEADLINE_EXCEEDED at once', async () => {
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics, warmUp: false });
+  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics: metrics.forModel('slow', '1'), warmUp: false });
   const busy = Array.from({ length: 3 }, (_, i) => s.enqueue(req('slow', 'x', 1024, 512, i)));
   const t0 = performance.now();
   const late = s.enqueue(req('slow', 'x', 1, 512, 9, { timeoutUs: 5_000 }));
@@ -124,7 +124,7 @@ test('a request whose deadline passes while the instance is busy is answered DEA
 test('a request still running at its deadline is answered DEADLINE_EXCEEDED then, not when its batch ends', async () => {
   const metrics = new InferenceMetrics();
   // No warm-up: nothing predicts that 1024 rows cannot finish in 1 ms, so the request is admitted and runs.
-  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics, warmUp: false });
+  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics: metrics.forModel('slow', '1'), warmUp: false });
   const t0 = performance.now();
   await assert.rejects(s.enqueue(req('slow', 'x', 1024, 512, 1, { timeoutUs: 1_000 })), (e: unknown) =>
     e instanceof InferenceError && e.code === 'DEADLINE_EXCEEDED' && /batch was still running/.test(e.message));
@@ -139,7 +139,7 @@ test('a request still running at its deadline is answered DEADLINE_EXCEEDED then
 
 test('priority 1 runs before queued priority 2; an aborted request leaves the queue; a full level refuses with retry', async () => {
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics, warmUp: false });
+  const s = createBatchScheduler({ model: 'slow', version: '1', config: slowConfig, instances: slow }, { metrics: metrics.forModel('slow', '1'), warmUp: false });
   const order: string[] = [];
   const track = (p: Promise<unknown>, name: string) => p.then(() => order.push(name), (e) => { order.push(`${name}:${(e as InferenceError).code}`); });
   const first = track(s.enqueue(req('slow', 'x', 1024, 512, 1)), 'busy'); // starts at once
@@ -168,7 +168,7 @@ test('while a higher-priority request waits, lower-level rows do not stretch its
   // Warm-up teaches the policy t(b): this model's rows cost about the same each, so a batch within 1.5 × t(1 row)
   // has no room for a 128-row request.
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'slow', version: '1', config, instances: slow }, { metrics });
+  const s = createBatchScheduler({ model: 'slow', version: '1', config, instances: slow }, { metrics: metrics.forModel('slow', '1') });
   await s.warmUp!();
   const count = (re: RegExp) => Number(re.exec(metrics.render())![1]);
   const execs = () => count(/nv_inference_exec_count\{model="slow",version="1"\} (\d+)/);
@@ -202,7 +202,7 @@ test('a request timeout counts from when the frontend received it, not from enqu
 
 test('batching "none" runs one request per execution; a request past max_batch_size is INVALID_ARGUMENT', async () => {
   const metrics = new InferenceMetrics();
-  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { metrics, policy: 'none' });
+  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: mlp }, { metrics: metrics.forModel('mlp', '1'), policy: 'none' });
   await s.warmUp();
   const reqs = Array.from({ length: 12 }, (_, i) => req('mlp', 'input', 2, IN, i));
   await Promise.all(reqs.map((r) => s.enqueue(r)));

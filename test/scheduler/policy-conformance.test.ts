@@ -87,11 +87,13 @@ describe('adaptive policy against static settings (the issue\'s targets, in simu
     assert.ok(a.p99Us <= 1.2 * off.p99Us, `adaptive p99 ${a.p99Us.toFixed(0)} µs, batching off ${off.p99Us.toFixed(0)} µs`);
   });
 
-  test('transformer: batches stay at or under the knee (16) even in overload', () => {
+  test('transformer: batches stay at or under the knee (16) even in overload, but for re-measurements', () => {
     const curve = CURVES.transformer;
     const arrivals = poisson(capacityAt(curve, 16) * 1.5, 3000, 9);
     const a = simulate({ policy: new AdaptivePolicy({ maxBatchSize: MAX }), curve, arrivals, maxBatch: MAX, warmUp: WARM });
-    assert.ok(Math.max(...a.batches) <= 16, `largest batch ${Math.max(...a.batches)}`);
+    // One capped batch in 16 re-measures twice the cap, so a size measured on a busy moment cannot stay pinned.
+    const over = a.batches.filter((b) => b > 16);
+    assert.ok(over.length <= a.batches.length / 16 + 1 && Math.max(...over) <= 32, `batches past 16: ${over.length} of ${a.batches.length}`);
     const s = simulate({ policy: new StaticPolicy({ maxBatchSize: MAX }), curve, arrivals, maxBatch: MAX, warmUp: WARM });
     assert.ok(a.throughputPerSec > 1.1 * s.throughputPerSec, 'not pushing past the knee pays');
   });

@@ -69,7 +69,10 @@ export class AdaptivePolicy implements BatchPolicy {
   decide(q: QueueState, nowUs: number): BatchDecision {
     this.learnFromWait(q.queuedRows, nowUs);
     const n = Math.min(q.queuedRows, this.maxBatch);
-    const cap = Math.max(this.cap(), q.headRows);
+    // A backlog that fills the largest flat-region batches on every instance twice over is served in those: its wait
+    // is queueing, which only throughput shortens, and fewer batches cost the server less per row than knee ones.
+    const end = this.backlogBatchRows();
+    const cap = Math.max(q.backlogRows >= 2 * end * Math.max(1, q.instances) ? end : this.cap(), q.headRows);
     if (n >= cap) {
       // Re-measure a larger size now and then: a noisy sample (a busy machine during warm-up) must not pin the
       // knee low forever, since sizes above the cap are otherwise never observed again.
@@ -131,7 +134,8 @@ export class AdaptivePolicy implements BatchPolicy {
   }
 
   backlogBatchRows(): number {
-    return this.cap();
+    const end = this.times.flatEnd();
+    return end === 0 ? this.maxBatch : Math.min(this.maxBatch, end);
   }
 
   /** Current estimates, for logs and docs. */
