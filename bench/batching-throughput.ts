@@ -3,8 +3,9 @@
  * binary tensors. Figures, each the median over A/B pairs in this run (min–max):
  *   adaptive server throughput ÷ in-process session.run throughput at the best batch size   (target ≥ 0.8)
  *   adaptive server throughput ÷ the same server with batching off                          (target ≥ 5×)
- * Default one instance with all cores (the server's default); --instances N splits the cores among N instances. The
- * in-process baseline is one session with all cores. The load client shares the machine's cores with the server.
+ * The server's default: one instance with half the cores (InferenceServerOptions.computeCores); --instances N splits
+ * them among N instances, --intra-threads N sets each instance's threads. The in-process baseline is one session with
+ * all cores. The load client shares the machine's cores with the server; the CPU each part used is printed.
  *
  *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N]
  */
@@ -13,6 +14,8 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { mlpModel } from '../test/fixtures/models.js';
 import { spawnAutoglmServe } from './baselines/processes.js';
+import { coresBetween, processCpu } from './baselines/cpu-time.js';
+import { defaultComputeCores } from '../src/server/inference-server.js';
 import {
   binaryRequests, closedLoop, expectedOutputs, fmtRatio, makeRepo, pbtxt, policyParam, sessionThroughput,
 } from './batching-common.js';
@@ -54,17 +57,23 @@ try {
   const expected = await expectedOutputs(session, ad.inputs, IN);
   const check = { wrong: 0 };
   const vsInproc: number[] = [], vsOff: number[] = [];
-  console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(threads / INSTANCES))} threads`);
+  const cpu: string[] = [];
+  console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(defaultComputeCores() / INSTANCES))} threads`);
   console.log('pair | in-process rows/s | adaptive req/s (p50/p99 ms) | batching off req/s (p50/p99 ms)');
   for (let i = 0; i < PAIRS; i++) {
     const inproc = await sessionThroughput(session, IN, best, MS);
+    const [s0, c0, t0] = [processCpu(server.child.pid!), processCpu(process.pid), performance.now()];
     const A = await closedLoop(server.url, ad.requests, expected, CONC, 1000, MS, check);
+    const wall = (performance.now() - t0) / 1000;
+    const sv = coresBetween(s0, processCpu(server.child.pid!), wall), cl = coresBetween(c0, processCpu(process.pid), wall);
+    cpu.push(`server main thread ${sv.main.toFixed(2)}, server workers + ONNX Runtime ${sv.other.toFixed(2)}, load client ${(cl.main + cl.other).toFixed(2)}`);
     const B = await closedLoop(server.url, off.requests, expected, CONC, 1000, MS, check);
     vsInproc.push(A.throughput / inproc);
     vsOff.push(A.throughput / B.throughput);
     console.log(`${i + 1} | ${inproc.toFixed(0)} | ${A.throughput.toFixed(0)} (${A.p50Ms.toFixed(0)}/${A.p99Ms.toFixed(0)}) ${A.errors} | ` +
       `${B.throughput.toFixed(0)} (${B.p50Ms.toFixed(0)}/${B.p99Ms.toFixed(0)}) ${B.errors}`);
   }
+  console.log(`cores used during the adaptive windows (of ${threads}):\n  ${cpu.join('\n  ')}`);
   console.log(`adaptive ÷ in-process best batch (${best}): ${fmtRatio(vsInproc)}   target ≥ 0.8`);
   console.log(`adaptive ÷ batching off:                 ${fmtRatio(vsOff)}   target ≥ 5×`);
   console.log(`answers checked against in-process results: wrong ${check.wrong}`);

@@ -28,6 +28,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     limits: opts.limits,
     logger: log,
     batchingPolicy: opts.batchingPolicy,
+    computeCores: opts.computeCores,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {

@@ -18,6 +18,8 @@ export interface ServeOptions {
   readonly metricsAddress: string;
   /** Every model's batching policy, overriding configs; undefined = each config's choice. */
   readonly batchingPolicy: BatchingPolicyName | undefined;
+  /** Cores each model version's instances split among them; undefined = the server's default (half the cores). */
+  readonly computeCores: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -41,6 +43,8 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --metrics-address ADDR          address for metrics (default: the --http-address)
   --batching-policy P             adaptive | static | none for every model, overriding configs (default: each
                                   config's choice; see docs/scheduling.md)
+  --compute-cores N               cores each model's instances split among them for ONNX Runtime's threads
+                                  (default: half the machine's cores, leaving the rest to request handling)
   -h, --help                      this help
 `;
 
@@ -84,6 +88,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'metrics-port': { type: 'string' },
         'metrics-address': { type: 'string' },
         'batching-policy': { type: 'string' },
+        'compute-cores': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -120,5 +125,6 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     metricsPort: int('metrics-port', values['metrics-port'], 0, 65535) ?? 8002,
     metricsAddress: values['metrics-address'] ?? httpAddress,
     batchingPolicy: policy as BatchingPolicyName | undefined,
+    computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
   });
 }

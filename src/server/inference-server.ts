@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -37,7 +38,18 @@ export interface InferenceServerOptions {
   readonly metrics?: InferenceMetrics;
   /** Overrides every model's batching policy ('adaptive' | 'static' | 'none'); default: each config's choice. */
   readonly batchingPolicy?: BatchingPolicyName;
+  /**
+   * Cores one model version's instances split among them (ONNX Runtime's intra-op threads). Default: half the
+   * machine's cores, at least 1 — the event loop that reads requests needs a core of its own, and ONNX Runtime's
+   * thread pool slows sharply when another busy thread shares its cores (bench/README.md: on 16 cores, 8 threads
+   * served 2.2× the requests 16 did; on 2 cores, 1 thread 1.1× what 2 did). In-process use without a frontend can
+   * give it every core.
+   */
+  readonly computeCores?: number;
 }
+
+/** The default of InferenceServerOptions.computeCores. */
+export const defaultComputeCores = (): number => Math.max(1, Math.floor(availableParallelism() / 2));
 
 
 /**
@@ -65,6 +77,7 @@ export class InferenceServer implements InferenceService {
       defaultMaxBatchSize: options.defaultMaxBatchSize,
       backends,
       onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
+      cores: options.computeCores ?? defaultComputeCores(),
       schedulerContext: {
         service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version),
         metrics: this.metrics, batchingPolicy: options.batchingPolicy,

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { type ModelConfig, dataTypeInfo, fromConfigName } from '../core/index.js';
 import type { Backend, InstanceSpec, ModelInstance } from '../backends/backend.js';
@@ -14,8 +13,8 @@ export interface LoadOptions {
   readonly backends: ReadonlyMap<string, Backend>;
   /** Receives config warnings (Triton fields this server ignores), with file and line. */
   readonly onWarning?: (model: string, warning: string) => void;
-  /** Cores to split among one version's instances. */
-  readonly cores?: number;
+  /** Cores to split among one version's instances (InferenceServerOptions.computeCores). */
+  readonly cores: number;
   readonly schedulerContext: SchedulerContext;
 }
 
@@ -82,7 +81,7 @@ async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<Mo
   const backend = opts.backends.get(backendName);
   if (!backend) throw new Error(`no backend '${backendName}' (platform '${config.platform}') is available`);
   const plan = planInstances(config);
-  const threads = Math.max(1, Math.floor((opts.cores ?? availableParallelism()) / plan.length));
+  const threads = Math.max(1, Math.floor(opts.cores / plan.length));
   const versionDir = join(m.modelDir, v.version);
   const modelPath = modelFilePath(m.modelDir, v.version, config);
   const settled = await Promise.allSettled(plan.map((p) => backend.createInstance(Object.freeze({
