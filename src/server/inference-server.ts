@@ -42,7 +42,7 @@ export interface InferenceServerOptions {
    * Cores one model version's instances split among them (ONNX Runtime's intra-op threads). Default: half the
    * machine's cores, at least 1 — the event loop that reads requests needs a core of its own, and ONNX Runtime's
    * thread pool slows sharply when another busy thread shares its cores (bench/README.md: on 16 cores, 8 threads
-   * served 2.2× the requests 16 did; on 2 cores, 1 thread 1.1× what 2 did). In-process use without a frontend can
+   * served 1.5–2.2× the requests 16 did; on 2 cores, 1 thread 1.05–1.1× what 2 did). In-process use without a frontend can
    * give it every core.
    */
   readonly computeCores?: number;
