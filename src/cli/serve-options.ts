@@ -18,7 +18,7 @@ export interface ServeOptions {
   readonly metricsAddress: string;
   /** Every model's batching policy, overriding configs; undefined = each config's choice. */
   readonly batchingPolicy: BatchingPolicyName | undefined;
-  /** Cores each model version's instances split among them; undefined = the server's default (half the cores). */
+  /** Cores each model version's instances split among them; undefined = the server's default (defaultComputeCores). */
   readonly computeCores: number | undefined;
 }
 
@@ -44,7 +44,8 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --batching-policy P             adaptive | static | none for every model, overriding configs (default: each
                                   config's choice; see docs/scheduling.md)
   --compute-cores N               cores each model's instances split among them for ONNX Runtime's threads
-                                  (default: half the machine's cores, leaving the rest to request handling)
+                                  (default: all of 1–2 cores, three quarters of more, leaving the rest to
+                                  request handling)
   -h, --help                      this help
 `;
 

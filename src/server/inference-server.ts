@@ -39,17 +39,17 @@ export interface InferenceServerOptions {
   /** Overrides every model's batching policy ('adaptive' | 'static' | 'none'); default: each config's choice. */
   readonly batchingPolicy?: BatchingPolicyName;
   /**
-   * Cores one model version's instances split among them (ONNX Runtime's intra-op threads). Default: half the
-   * machine's cores, at least 1 — the event loop that reads requests needs a core of its own, and ONNX Runtime's
-   * thread pool slows sharply when another busy thread shares its cores (bench/README.md: on 16 cores, 8 threads
-   * served 1.5–2.2× the requests 16 did; on 2 cores, 1 thread 1.05–1.1× what 2 did). In-process use without a frontend can
-   * give it every core.
+   * Cores one model version's instances split among them (ONNX Runtime's intra-op threads). Default
+   * (defaultComputeCores): every core on a machine of 1–2, three quarters of them on larger ones. The event loop that
+   * reads requests needs CPU too, and ONNX Runtime's thread pool stalls when busy threads share all its cores (16
+   * cores: 16 threads served 5.6–6.4 k req/s, 12 threads 10.4 k); on 2 cores, halving the compute costs more than
+   * the sharing (bench/README.md). In-process use without a frontend can give it every core.
    */
   readonly computeCores?: number;
 }
 
 /** The default of InferenceServerOptions.computeCores. */
-export const defaultComputeCores = (): number => Math.max(1, Math.floor(availableParallelism() / 2));
+export const defaultComputeCores = (cores = availableParallelism()): number => (cores <= 2 ? cores : Math.floor((cores * 3) / 4));
 
 
 /**

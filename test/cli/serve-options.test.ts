@@ -43,3 +43,8 @@ test('bad input is a UsageError naming the flag', () => {
   ];
   for (const [argv, pattern] of bad) assert.throws(() => parseServeArgs(argv), (e: unknown) => e instanceof UsageError && pattern.test(e.message), argv.join(' '));
 });
+
+test('--compute-cores defaults to every core of a 1–2 core machine, three quarters of a larger one', async () => {
+  const { defaultComputeCores } = await import('../../src/server/inference-server.js');
+  assert.deepEqual([1, 2, 3, 4, 16].map((c) => defaultComputeCores(c)), [1, 2, 2, 3, 12]);
+});
