@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancel.js';
 import type { Tensor } from './tensor.js';
 
 export type ParameterValue = string | number | boolean;
@@ -32,7 +33,7 @@ export interface InferenceRequest {
    */
   readonly receivedUs?: number;
   /** Aborted when the client goes away: the scheduler drops the request if it has not started. */
-  readonly signal?: AbortSignal;
+  readonly signal?: CancelSignal;
 }
 
 export interface InferenceResponse {

@@ -4,7 +4,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { mlpModel, seededFloats, slowModel, writeModel } from '../fixtures/models.js';
 import { type Running, binaryBody, bytesOf, call, postJson, startServer, tempRepo } from './helpers.js';
 import { HttpFrontend } from '../../src/frontends/http/index.js';
-import type { InferenceRequest } from '../../src/core/index.js';
+import type { CancelSignal, InferenceRequest } from '../../src/core/index.js';
 import { InferenceError } from '../../src/core/index.js';
 
 const IN = 16;
@@ -101,7 +101,7 @@ test('the event loop stays free: /v2/health/live answers while a slow model comp
 
 test('a client that disconnects aborts its request: queued behind a slow one, it is dropped (CANCELLED)', async () => {
   // The real server, seen through a wrapper that records each request's signal and outcome.
-  const seen: Array<{ signal: AbortSignal; outcome: Promise<string> }> = [];
+  const seen: Array<{ signal: CancelSignal; outcome: Promise<string> }> = [];
   const real = srv.server;
   const spy = new Proxy(real, {
     get(target, key) {

@@ -1,4 +1,5 @@
 import {
+  type CancelSignal,
   type InferenceRequest, type Parameters, type RequestLimits, type RequestedOutput, type Tensor,
   invalidArgument, isDataType,
 } from '../../core/index.js';
@@ -71,7 +72,7 @@ function shapeOf(v: unknown, name: string): number[] {
  */
 export function decodeInferRequest(
   body: Uint8Array, headerLength: number | undefined, model: string, version: string | undefined,
-  limits: RequestLimits, signal: AbortSignal, receivedUs: number,
+  limits: RequestLimits, signal: CancelSignal, receivedUs: number,
 ): DecodedInfer {
   if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
     throw invalidArgument(`Inference-Header-Content-Length ${headerLength} exceeds the body's ${body.length} bytes`);

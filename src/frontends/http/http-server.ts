@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import { CancelSource, InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { InferenceService } from '../../server/service.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
@@ -166,9 +166,9 @@ export class HttpFrontend {
   private async infer(
     model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse, receivedUs: number,
   ): Promise<void> {
-    const ac = new AbortController();
+    const gone = new CancelSource();
     res.once('close', () => {
-      if (!res.writableFinished) ac.abort();
+      if (!res.writableFinished) gone.abort();
     });
     const hl = req.headers[HEADER_LENGTH];
     let headerLength: number | undefined;
@@ -180,10 +180,10 @@ export class HttpFrontend {
       }
     }
     const body = await readBody(req, this.service.limits.maxBodyBytes);
-    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, ac.signal, receivedUs);
+    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, gone, receivedUs);
     this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
     const response = await this.service.infer(request);
-    if (ac.signal.aborted) return;
+    if (gone.aborted) return;
     const enc = encodeInferResponse(response, encoding);
     const headers: Record<string, string | number> = { 'Content-Type': enc.contentType, 'Content-Length': enc.contentLength };
     if (enc.headerLength !== undefined) headers['Inference-Header-Content-Length'] = enc.headerLength;
