@@ -179,7 +179,7 @@ export class HttpFrontend {
         throw invalidArgument(`Inference-Header-Content-Length '${String(hl)}' is not a byte count`);
       }
     }
-    const body = await readBody(req, this.service.limits.maxBodyBytes);
+    const body = await readBody(req, this.service.limits.maxBodyBytes, headerLength ?? 0);
     const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, gone, receivedUs);
     this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
     const response = await this.service.infer(request);

@@ -1,13 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import { InferenceError, invalidArgument } from '../../core/index.js';
 
+/** Binary tensor data is placed on this boundary (the largest element size) when its offset in the body is known. */
+const DATA_ALIGNMENT = 8;
+
 /**
- * Reads a request body into one buffer that starts at offset 0 of its own ArrayBuffer, so binary tensors inside it
- * can be viewed in place when their offset is aligned. With a Content-Length the body is written straight into a
- * buffer of that size (one copy from the socket chunks); without one, chunks are joined at the end.
- * Over `limit` bytes: rejects with PAYLOAD_TOO_LARGE at once and stops reading (the caller closes the connection).
+ * Reads a request body into one buffer of its own ArrayBuffer, so binary tensors inside it can be viewed in place
+ * when aligned. With a Content-Length the body is written straight into a buffer of that size (one copy from the
+ * socket chunks), placed so that byte `alignAt` (where the binary tensor data starts: the JSON header's length) falls
+ * on an 8-byte boundary — else every unaligned tensor would be copied once more; without one, chunks are joined at
+ * the end, from offset 0. Over `limit` bytes: rejects with PAYLOAD_TOO_LARGE at once and stops reading (the caller
+ * closes the connection).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+export function readBody(req: IncomingMessage, limit: number, alignAt = 0): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     const tooLarge = () => new InferenceError('PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
@@ -16,7 +21,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
       const n = Number(declared);
       if (!Number.isSafeInteger(n) || n < 0) return reject(invalidArgument('invalid Content-Length'));
       if (n > limit) return reject(tooLarge());
-      fixed = new Uint8Array(n);
+      const pad = (DATA_ALIGNMENT - (alignAt % DATA_ALIGNMENT)) % DATA_ALIGNMENT;
+      fixed = new Uint8Array(new ArrayBuffer(n + pad), pad, n);
     }
     const chunks: Buffer[] = [];
     let received = 0;
