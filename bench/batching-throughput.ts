@@ -7,7 +7,7 @@
  * them among N instances, --intra-threads N sets each instance's threads. The in-process baseline is one session with
  * all cores. The load client shares the machine's cores with the server; the CPU each part used is printed.
  *
- *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N]
+ *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N] [--rows 1]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,8 +23,10 @@ import {
 const { values: a } = parseArgs({ options: {
   pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '3000' },
   concurrency: { type: 'string', default: '128' }, 'max-batch': { type: 'string', default: '128' },
-  instances: { type: 'string', default: '1' }, 'intra-threads': { type: 'string' },
+  instances: { type: 'string', default: '1' }, 'intra-threads': { type: 'string' }, rows: { type: 'string', default: '1' },
 } });
+/** Rows per request: 1 by default (the issue's case); more puts less HTTP work on the server per row. */
+const ROWS = Number(a.rows);
 const PAIRS = Number(a.pairs), MS = Number(a['window-ms']), CONC = Number(a.concurrency), MAXB = Number(a['max-batch']);
 const INSTANCES = Number(a.instances);
 /** The server splits the cores among a version's instances (threads = cores / count). */
@@ -52,14 +54,14 @@ try {
   }
   console.log(`in-process session.run (${threads} threads), rows/s by batch: ${per.join(', ')} → best ${best}`);
 
-  const ad = binaryRequests(server.url, 'mlp', IN, 32);
-  const off = binaryRequests(server.url, 'mlp_off', IN, 32);
+  const ad = binaryRequests(server.url, 'mlp', IN, 32, {}, ROWS);
+  const off = binaryRequests(server.url, 'mlp_off', IN, 32, {}, ROWS);
   const expected = await expectedOutputs(session, ad.inputs, IN);
   const check = { wrong: 0 };
   const vsInproc: number[] = [], vsOff: number[] = [];
   const cpu: string[] = [];
   console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(defaultComputeCores() / INSTANCES))} threads`);
-  console.log('pair | in-process rows/s | adaptive req/s (p50/p99 ms) | batching off req/s (p50/p99 ms)');
+  console.log(`pair | in-process rows/s | adaptive req/s of ${ROWS} row(s) (p50/p99 ms) | batching off req/s (p50/p99 ms)`);
   for (let i = 0; i < PAIRS; i++) {
     const inproc = await sessionThroughput(session, IN, best, MS);
     const [s0, c0, t0] = [processCpu(server.child.pid!), processCpu(process.pid), performance.now()];
@@ -68,7 +70,7 @@ try {
     const sv = coresBetween(s0, processCpu(server.child.pid!), wall), cl = coresBetween(c0, processCpu(process.pid), wall);
     cpu.push(`server main thread ${sv.main.toFixed(2)}, server workers + ONNX Runtime ${sv.other.toFixed(2)}, load client ${(cl.main + cl.other).toFixed(2)}`);
     const B = await closedLoop(server.url, off.requests, expected, CONC, 1000, MS, check);
-    vsInproc.push(A.throughput / inproc);
+    vsInproc.push((A.throughput * ROWS) / inproc);
     vsOff.push(A.throughput / B.throughput);
     console.log(`${i + 1} | ${inproc.toFixed(0)} | ${A.throughput.toFixed(0)} (${A.p50Ms.toFixed(0)}/${A.p99Ms.toFixed(0)}) ${A.errors} | ` +
       `${B.throughput.toFixed(0)} (${B.p50Ms.toFixed(0)}/${B.p99Ms.toFixed(0)}) ${B.errors}`);
