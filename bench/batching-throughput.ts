@@ -7,7 +7,7 @@
  * them among N instances, --intra-threads N sets each instance's threads. The in-process baseline is one session with
  * all cores. The load client shares the machine's cores with the server; the CPU each part used is printed.
  *
- *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N] [--rows 1]
+ *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N] [--rows 1] [--http-threads 0]
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ const { values: a } = parseArgs({ options: {
   pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '3000' },
   concurrency: { type: 'string', default: '128' }, 'max-batch': { type: 'string', default: '128' },
   instances: { type: 'string', default: '1' }, 'intra-threads': { type: 'string' }, rows: { type: 'string', default: '1' },
+  'http-threads': { type: 'string', default: '0' },
 } });
 /** Rows per request: 1 by default (the issue's case); more puts less HTTP work on the server per row. */
 const ROWS = Number(a.rows);
@@ -41,7 +42,7 @@ const repo = makeRepo(bytes, {
 });
 const threads = availableParallelism();
 const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
-const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0']);
+const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', '0', '--http-thread-count', a['http-threads']!]);
 try {
   // The best in-process batch size, measured now (the same cores, nothing else of ours running).
   const sizes = [8, 16, 32, 64, 128].filter((b) => b <= MAXB);
@@ -60,7 +61,7 @@ try {
   const check = { wrong: 0 };
   const vsInproc: number[] = [], vsOff: number[] = [];
   const cpu: string[] = [];
-  console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(defaultComputeCores() / INSTANCES))} threads`);
+  console.log(`server: ${INSTANCES} instance(s) × ${a['intra-threads'] ?? Math.max(1, Math.floor(defaultComputeCores() / INSTANCES))} threads, HTTP on ${a['http-threads'] === '0' ? 'the main thread' : `${a['http-threads']} frontend threads`}`);
   console.log(`pair | in-process rows/s | adaptive req/s of ${ROWS} row(s) (p50/p99 ms) | batching off req/s (p50/p99 ms)`);
   for (let i = 0; i < PAIRS; i++) {
     const inproc = await sessionThroughput(session, IN, best, MS);
@@ -68,7 +69,7 @@ try {
     const A = await closedLoop(server.url, ad.requests, expected, CONC, 1000, MS, check);
     const wall = (performance.now() - t0) / 1000;
     const sv = coresBetween(s0, processCpu(server.child.pid!), wall), cl = coresBetween(c0, processCpu(process.pid), wall);
-    cpu.push(`server main thread ${sv.main.toFixed(2)}, server workers + ONNX Runtime ${sv.other.toFixed(2)}, load client ${(cl.main + cl.other).toFixed(2)}`);
+    cpu.push(`server main thread ${sv.main.toFixed(2)}, server workers (ONNX Runtime, frontend threads) ${sv.other.toFixed(2)}, load client ${(cl.main + cl.other).toFixed(2)}`);
     const B = await closedLoop(server.url, off.requests, expected, CONC, 1000, MS, check);
     vsInproc.push((A.throughput * ROWS) / inproc);
     vsOff.push(A.throughput / B.throughput);

@@ -1,5 +1,5 @@
 import { InferenceServer } from '../server/inference-server.js';
-import { HttpFrontend } from '../frontends/http/index.js';
+import { HttpFrontend, ThreadedHttpFrontend } from '../frontends/http/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
 import { createLogger } from './logger.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
@@ -36,9 +36,11 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     await server.close();
     return 1;
   }
-  let http: HttpFrontend;
+  let http: HttpFrontend | ThreadedHttpFrontend;
   try {
-    http = await HttpFrontend.listen(server, { port: opts.httpPort, host: opts.httpAddress, logger: log.child({ frontend: 'http' }) });
+    http = opts.httpThreadCount > 0
+      ? await ThreadedHttpFrontend.listen(server, { threads: opts.httpThreadCount, port: opts.httpPort, host: opts.httpAddress, logLevel: log.level as 'info' })
+      : await HttpFrontend.listen(server, { port: opts.httpPort, host: opts.httpAddress, logger: log.child({ frontend: 'http' }) });
   } catch (err) {
     log.error({ err }, 'cannot listen for HTTP');
     await server.close();

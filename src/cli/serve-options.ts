@@ -20,6 +20,8 @@ export interface ServeOptions {
   readonly batchingPolicy: BatchingPolicyName | undefined;
   /** Cores each model version's instances split among them; undefined = the server's default (defaultComputeCores). */
   readonly computeCores: number | undefined;
+  /** HTTP frontend threads (tritonserver's --http-thread-count); 0 = the main thread's event loop. */
+  readonly httpThreadCount: number;
 }
 
 export class UsageError extends Error {}
@@ -31,6 +33,8 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --model-repository DIR          a model repository (repeatable)
   --http-port N                   HTTP port (default 8000; 0 = any free port)
   --http-address ADDR             address to listen on (default 0.0.0.0)
+  --http-thread-count N           threads doing the HTTP work, the models staying on the main thread (default 0:
+                                  the main thread does it too; worth it on many cores, see bench/README.md)
   --strict-model-config[=BOOL]    require config.pbtxt (default false: derive configs from the model files)
   --exit-on-error[=BOOL]          exit non-zero if any model fails to load (default false)
   --log-verbose N                 0 = info, 1 = debug, 2 = trace (default 0)
@@ -78,6 +82,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'model-repository': { type: 'string', multiple: true },
         'http-port': { type: 'string' },
         'http-address': { type: 'string' },
+        'http-thread-count': { type: 'string' },
         'strict-model-config': { type: 'string' },
         'exit-on-error': { type: 'string' },
         'log-verbose': { type: 'string' },
@@ -127,5 +132,6 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     metricsAddress: values['metrics-address'] ?? httpAddress,
     batchingPolicy: policy as BatchingPolicyName | undefined,
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
+    httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,
   });
 }

@@ -6,7 +6,7 @@ test('defaults follow tritonserver: port 8000 on 0.0.0.0, auto-complete on, keep
   assert.deepEqual(parseServeArgs(['--model-repository', 'r']), {
     modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
-    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined,
+    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
   });
 });
 
@@ -14,7 +14,7 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   const o = parseServeArgs([
     '--model-repository', 'a', '--model-repository=b', '--http-port', '0', '--http-address', '127.0.0.1',
     '--strict-model-config', '--exit-on-error=false', '--log-verbose', '2', '--log-format', 'json',
-    '--max-request-body-bytes', '1024', '--max-tensor-elements', '99', '--max-tensor-rank', '3', '--compute-cores', '3',
+    '--max-request-body-bytes', '1024', '--max-tensor-elements', '99', '--max-tensor-rank', '3', '--compute-cores', '3', '--http-thread-count', '4',
   ]);
   assert.notEqual(o, 'help');
   if (o === 'help') return;
@@ -26,6 +26,7 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   assert.equal(o.logFormat, 'json');
   assert.deepEqual(o.limits, { maxBodyBytes: 1024, maxTensorElements: 99, maxRank: 3 });
   assert.equal(o.computeCores, 3);
+  assert.equal(o.httpThreadCount, 4);
   assert.ok(Object.isFrozen(o));
   assert.equal(parseServeArgs(['--help']), 'help');
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceServer, type InferenceServerOptions } from '../../src/server/inference-server.js';
-import { HttpFrontend } from '../../src/frontends/http/index.js';
+import { HttpFrontend, ThreadedHttpFrontend } from '../../src/frontends/http/index.js';
 
 export function tempRepo(prefix = 'autoglm-http-'): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -12,14 +12,21 @@ export function tempRepo(prefix = 'autoglm-http-'): { dir: string; remove: () =>
 
 export interface Running {
   readonly server: InferenceServer;
-  readonly http: HttpFrontend;
+  readonly http: HttpFrontend | ThreadedHttpFrontend;
   readonly base: string;
   close(): Promise<void>;
 }
 
-export async function startServer(options: InferenceServerOptions): Promise<Running> {
+/**
+ * A server and its HTTP frontend on a free port: on the main thread, or on `httpThreads` frontend threads
+ * (default: the AUTOGLM_TEST_HTTP_THREADS environment variable, 0 — so the whole HTTP suite can run against the
+ * threaded frontend: `AUTOGLM_TEST_HTTP_THREADS=2 node --import tsx --test test/http/*.test.ts`).
+ */
+export async function startServer(options: InferenceServerOptions, httpThreads = Number(process.env.AUTOGLM_TEST_HTTP_THREADS ?? 0)): Promise<Running> {
   const server = await InferenceServer.create(options);
-  const http = await HttpFrontend.listen(server, { port: 0, host: '127.0.0.1' });
+  const http = httpThreads > 0
+    ? await ThreadedHttpFrontend.listen(server, { threads: httpThreads, port: 0, host: '127.0.0.1', logLevel: 'silent' })
+    : await HttpFrontend.listen(server, { port: 0, host: '127.0.0.1' });
   return {
     server,
     http,

@@ -17,7 +17,7 @@ import { type Tensor, InferenceError, internal, unavailable } from '../../core/i
 import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
 import { missingProviderReason } from './execution-providers.js';
 import { sessionPlanFor } from './session-options.js';
-import { startWorker } from './start-worker.js';
+import { startWorker } from '../../core/start-worker.js';
 import { packInputs, transferSize, unpackOutput } from './tensor-transfer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 

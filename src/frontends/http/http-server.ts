@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
 import { CancelSource, InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { InferenceService } from '../../server/service.js';
+import type { RequestLimits } from '../../core/index.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
 import { decodeInferRequest } from './decode-request.js';
@@ -11,9 +12,20 @@ import { encodeInferResponse } from './encode-response.js';
 import { sendEmpty, sendError, sendJson } from './send.js';
 import { LoopDelay } from '../loop-delay.js';
 
+/**
+ * What the frontend calls: an InferenceService, or a proxy of one in another thread (whose answers are promises).
+ */
+export type FrontendService = { readonly limits: RequestLimits } & {
+  readonly [K in 'infer' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
+    | 'repositoryIndex' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
+      ReturnType<InferenceService[K]> | Promise<Awaited<ReturnType<InferenceService[K]>>>;
+};
+
 export interface HttpFrontendOptions {
   /** 0 = any free port. Default 8000. */
   readonly port?: number;
+  /** Accept on this already-listening socket instead (several frontend threads share one port); port/host unused. */
+  readonly fd?: number;
   /** Default 0.0.0.0. */
   readonly host?: string;
   readonly logger?: Logger;
@@ -22,6 +34,9 @@ export interface HttpFrontendOptions {
 }
 
 const HEADER_LENGTH = 'inference-header-content-length';
+
+/** After a 413, at most this much more of the body is read (and dropped) before the connection is cut. */
+const OVERSIZE_DRAIN_BYTES = 4 << 20;
 
 /**
  * The KServe v2 REST frontend: protocol only, over an InferenceService. Keep-alive connections; bodies read under
@@ -33,9 +48,9 @@ export class HttpFrontend {
   private idleWaiter: (() => void) | undefined;
   private readonly loopDelay = new LoopDelay();
 
-  private constructor(private readonly server: Server, private readonly service: InferenceService, private readonly log: Logger) {}
+  private constructor(private readonly server: Server, private readonly service: FrontendService, private readonly log: Logger) {}
 
-  static listen(service: InferenceService, options: HttpFrontendOptions = {}): Promise<HttpFrontend> {
+  static listen(service: FrontendService, options: HttpFrontendOptions = {}): Promise<HttpFrontend> {
     const log = options.logger ?? pino({ level: 'silent' });
     const server = createServer({ keepAlive: true, requestTimeout: 300_000 });
     server.keepAliveTimeout = 65_000;
@@ -52,10 +67,12 @@ export class HttpFrontend {
         reject(err);
       };
       server.once('error', failed);
-      server.listen(options.port ?? 8000, options.host ?? '0.0.0.0', () => {
+      const listening = () => {
         server.off('error', failed);
         resolve(fe);
-      });
+      };
+      if (options.fd !== undefined) server.listen({ fd: options.fd }, listening);
+      else server.listen(options.port ?? 8000, options.host ?? '0.0.0.0', listening);
     });
   }
 
@@ -63,6 +80,12 @@ export class HttpFrontend {
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The listening socket's file descriptor (other frontend threads accept on it too); undefined if unknown. */
+  get listeningFd(): number | undefined {
+    const fd = (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
   }
 
   get address(): string {
@@ -88,9 +111,16 @@ export class HttpFrontend {
     if (err.code === 'INTERNAL') this.log.error({ err, url: req.url }, 'request failed');
     else this.log.debug({ code: err.code, msg: err.message, url: req.url }, 'request refused');
     if (err.code === 'PAYLOAD_TOO_LARGE' && !req.complete) {
-      // The rest of the body is not read: answer, then close the connection rather than drain it.
-      sendError(res, err, { Connection: 'close' });
-      res.once('finish', () => req.destroy());
+      // Answer at once, then read and drop what the client is still sending, up to a bound, keeping the connection:
+      // closing with its bytes unread would reset it, and the client could lose the answer (seen with frontend
+      // threads, which answer before the client has finished writing). Past the bound the connection is cut.
+      let dropped = 0;
+      req.on('data', (chunk: Buffer) => {
+        dropped += chunk.length;
+        if (dropped > OVERSIZE_DRAIN_BYTES) req.socket.destroy();
+      });
+      req.resume();
+      sendError(res, err);
       return;
     }
     sendError(res, err);
@@ -119,20 +149,20 @@ export class HttpFrontend {
     const s = this.service;
     switch (route.kind) {
       case 'live':
-        if (s.isLive()) return sendEmpty(res, 200);
+        if (await s.isLive()) return sendEmpty(res, 200);
         return sendError(res, new InferenceError('UNAVAILABLE', 'server is not live'));
       case 'ready':
-        if (s.isReady()) return sendEmpty(res, 200);
+        if (await s.isReady()) return sendEmpty(res, 200);
         return sendError(res, new InferenceError('UNAVAILABLE', 'server is not ready'));
       case 'server-metadata':
-        return sendJson(res, 200, s.serverMetadata());
+        return sendJson(res, 200, await s.serverMetadata());
       case 'model-metadata':
-        return sendJson(res, 200, s.modelMetadata(route.model, route.version));
+        return sendJson(res, 200, await s.modelMetadata(route.model, route.version));
       case 'model-config':
-        return sendJson(res, 200, s.modelConfig(route.model, route.version));
+        return sendJson(res, 200, await s.modelConfig(route.model, route.version));
       case 'model-ready': {
-        if (s.isModelReady(route.model, route.version)) return sendEmpty(res, 200);
-        s.modelMetadata(route.model, route.version); // throws NOT_FOUND for unknown models/versions
+        if (await s.isModelReady(route.model, route.version)) return sendEmpty(res, 200);
+        await s.modelMetadata(route.model, route.version); // throws NOT_FOUND for unknown models/versions
         const v = route.version === undefined ? '' : ` version ${route.version}`;
         return sendError(res, new InferenceError('UNAVAILABLE', `model '${route.model}'${v} is not ready`));
       }
@@ -148,7 +178,7 @@ export class HttpFrontend {
           }
           readyOnly = typeof parsed === 'object' && parsed !== null && (parsed as { ready?: unknown }).ready === true;
         }
-        return sendJson(res, 200, s.repositoryIndex({ readyOnly }));
+        return sendJson(res, 200, await s.repositoryIndex({ readyOnly }));
       }
       case 'repository-load':
         await readBody(req, this.service.limits.maxBodyBytes);

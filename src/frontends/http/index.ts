@@ -1,1 +1,2 @@
-export { HttpFrontend, type HttpFrontendOptions } from './http-server.js';
+export { HttpFrontend, type HttpFrontendOptions, type FrontendService } from './http-server.js';
+export { ThreadedHttpFrontend, type ThreadedHttpFrontendOptions } from './threaded-frontend.js';
