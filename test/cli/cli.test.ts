@@ -37,7 +37,7 @@ test('unknown commands, unknown flags and bad values exit 2 with a message', () 
   assert.match(none.stderr, /--model-repository is required/);
 });
 
-test('serve, then SIGTERM during a request: the request completes, the process exits 0', async () => {
+for (const threads of ['0', '2']) test(`serve (--http-thread-count ${threads}), then SIGTERM during a request: the request completes, the process exits 0`, async () => {
   const repo = tempRepo('autoglm-cli-');
   try {
     writeModel(repo.dir, 'slow', slowModel(48), { config: `
@@ -46,7 +46,7 @@ input [ { name: "x" data_type: TYPE_FP32 dims: [ 512 ] } ]
 output [ { name: "y" data_type: TYPE_FP32 dims: [ 512 ] } ]
 ` });
     const child = spawn(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0',
-      '--http-address', '127.0.0.1', '--log-format', 'json', '--log-verbose', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--http-address', '127.0.0.1', '--log-format', 'json', '--log-verbose', '2', '--http-thread-count', threads], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
