@@ -184,7 +184,9 @@ test('while a higher-priority request waits, lower-level rows do not stretch its
   assert.deepEqual(await run(false), { execs: 2, oneRow: 0 }, 'the 7 queued low requests (896 rows) run as one batch');
   const mixed = await run(true);
   assert.equal(mixed.oneRow, 1, 'the high request ran alone: no low rows joined its batch');
-  assert.ok(mixed.execs >= 4, `while the high level is live, low batches are capped too (${mixed.execs} executions)`);
+  // Whether the low batches after it are capped too depends on the high arrival still being recent (100 ms) when they
+  // form, i.e. on this machine's speed: that rule is tested without a clock in level-traffic.test.ts.
+  assert.ok(mixed.execs >= 3, `${mixed.execs} executions`);
   await s.drain();
 });
 
