@@ -7,7 +7,7 @@
  * them among N instances, --intra-threads N sets each instance's threads. The in-process baseline is one session with
  * all cores. The load client shares the machine's cores with the server; the CPU each part used is printed.
  *
- *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N] [--rows 1] [--http-threads 0]
+ *   node --import tsx bench/batching-throughput.ts [--pairs 3] [--window-ms 3000] [--concurrency 128] [--max-batch 128] [--instances 1] [--intra-threads N] [--rows 1] [--http-threads 0] [--affinities '5;6;…']
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,13 +25,16 @@ const { values: a } = parseArgs({ options: {
   concurrency: { type: 'string', default: '128' }, 'max-batch': { type: 'string', default: '128' },
   instances: { type: 'string', default: '1' }, 'intra-threads': { type: 'string' }, rows: { type: 'string', default: '1' },
   'http-threads': { type: 'string', default: '0' },
+  /** ORT's intra_op_thread_affinities for the server's sessions (e.g. '5;6;7'). */
+  affinities: { type: 'string' },
 } });
 /** Rows per request: 1 by default (the issue's case); more puts less HTTP work on the server per row. */
 const ROWS = Number(a.rows);
 const PAIRS = Number(a.pairs), MS = Number(a['window-ms']), CONC = Number(a.concurrency), MAXB = Number(a['max-batch']);
 const INSTANCES = Number(a.instances);
 /** The server splits the cores among a version's instances (threads = cores / count). */
-const intra = a['intra-threads'] ? `\nparameters { key: "intra_op_thread_count" value { string_value: "${a['intra-threads']}" } }` : '';
+const intra = (a['intra-threads'] ? `\nparameters { key: "intra_op_thread_count" value { string_value: "${a['intra-threads']}" } }` : '') +
+  (a.affinities ? `\nparameters { key: "intra_op_thread_affinities" value { string_value: "${a.affinities}" } }` : '');
 const group = `instance_group [ { count: ${INSTANCES} kind: KIND_CPU } ]${intra}`;
 const IN = 1024, HID = 8192, OUT = 1024;
 

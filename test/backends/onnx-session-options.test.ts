@@ -31,6 +31,8 @@ test('parameters map to session options', () => {
     [4, 2, 'parallel', 'extended', false, false],
   );
   assert.equal(sessionPlanFor(model.spec({ config: params({ execution_mode: '0' }) })).options.executionMode, 'sequential');
+  const pinned = sessionPlanFor(model.spec({ config: params({ intra_op_thread_count: '3', intra_op_thread_affinities: '1;2-3' }) }));
+  assert.deepEqual(pinned.options.extra, { session: { intra_op_thread_affinities: '1;2-3' } });
 });
 
 test("optimization.graph.level follows Triton's numbers; the parameter wins over it", () => {
@@ -47,6 +49,7 @@ test('bad values name the parameter', () => {
     ['execution_mode', 'fast', /execution_mode must be sequential or parallel, got 'fast'/],
     ['graph_optimization_level', '99', /graph_optimization_level must be one of/],
     ['enable_mem_pattern', 'yes', /enable_mem_pattern must be true or false/],
+    ['intra_op_thread_affinities', 'cores 1 and 2', /intra_op_thread_affinities must be ORT's 'cpus;cpus;…' list/],
   ] as const) {
     assert.throws(() => sessionPlanFor(model.spec({ config: params({ [k]: v }) })), re);
   }

@@ -8,6 +8,8 @@
  *   graph_optimization_level  `disabled` | `basic` | `extended` | `all`; wins over optimization.graph.level
  *   enable_mem_pattern        `true` | `false`; default ORT's (true)
  *   enable_cpu_mem_arena      `true` | `false`; default ORT's (true)
+ *   intra_op_thread_affinities ORT's session.intra_op_thread_affinities: the CPUs of each pool thread but the
+ *                             caller's, `;`-separated (e.g. `4;5;6-7`); default: not pinned
  * Other keys are left alone (parameters are shared with the rest of the server); a bad value of a key above is
  * an error naming the key.
  *
@@ -117,6 +119,13 @@ export function sessionPlanFor(spec: InstanceSpec): SessionPlan {
   if (memPattern !== undefined) options.enableMemPattern = bool('enable_mem_pattern', memPattern);
   const arena = p('enable_cpu_mem_arena');
   if (arena !== undefined) options.enableCpuMemArena = bool('enable_cpu_mem_arena', arena);
+  const affinities = p('intra_op_thread_affinities');
+  if (affinities !== undefined) {
+    if (!/^[\d,;\-]+$/.test(affinities)) {
+      throw new SessionOptionError(`parameter intra_op_thread_affinities must be ORT's 'cpus;cpus;…' list (e.g. '1;2;3-4'), got '${affinities}'`);
+    }
+    options.extra = { session: { intra_op_thread_affinities: affinities } };
+  }
 
   const providers = providersFor(spec);
   const deviceId = spec.gpu ?? 0;
