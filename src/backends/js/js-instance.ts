@@ -20,18 +20,9 @@ import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
 import type { JsModelContext } from './js-model.js';
 import { packTensors, unpackTensor } from './tensor-wire.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { startWorker } from '../../core/start-worker.js';
 
-// From dist both this file and the worker are .js. Under tsx (tests, dev) they are .ts, and Node 20 does not carry
-// the tsx loader into workers, so a small bootstrap registers it there before importing the worker.
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './js-worker.ts' : './js-worker.js', import.meta.url);
-
-function spawnWorker(name: string): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { name });
-  const bootstrap = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
-    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(bootstrap, { eval: true, name });
-}
+const spawnWorker = (name: string): Worker => startWorker('./js-worker', import.meta.url, { name });
 
 /** How long unload waits for the model's finalize() before ending the worker anyway. */
 const FINALIZE_TIMEOUT_MS = 5000;
