@@ -53,8 +53,8 @@ export function resolveShape(model: RemoteModel, input: RemoteTensor, plan: Inpu
   return batches ? [plan.batchSize, ...resolved] : resolved;
 }
 
-/** mulberry32: a small seeded generator, so runs are reproducible. */
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded generator of floats in [0, 1), so runs (and tests) are reproducible. */
+export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -77,7 +77,7 @@ function toHalfBits(x: number): number {
 }
 
 function fill(datatype: DataType, n: number, mode: 'random' | 'zero', seed: number): Tensor['data'] {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   if (datatype === 'BYTES') {
     const out: Uint8Array[] = [];
     for (let i = 0; i < n; i++) {
