@@ -24,7 +24,7 @@ export type PredictUs = (rows: number) => number;
 /**
  * What the scheduler knows of each priority level's traffic (when it last arrived, its rows per request, its rate),
  * and the two limits that traffic puts on lower levels: the size of their batches (batchRows) and how fast their
- * queue drains, which admission control uses to predict a request's wait (drainRate). Pure decision code: the
+ * queue drains, which admission control uses to predict a request's wait (drain). Pure decision code: the
  * caller passes the time, the queue's figures and the policy's predictions.
  */
 export class LevelTraffic {

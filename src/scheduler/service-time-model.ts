@@ -97,16 +97,12 @@ export class ServiceTimeModel {
   }
 
   /**
-   * The largest batch size whose per-row cost is within `tolerance` of the best: the far end of the flat region the
-   * knee begins. Past the knee rows cost no less in compute, but fewer, larger batches cost the server less per row
-   * around the compute (assembly, messages, the event loop) — what a backlog needs. 0 when nothing was observed.
+   * The sizes whose per-row cost is within `tolerance` of the best: `first` is the knee, `last` the far end — past
+   * the knee rows cost no less in compute, but fewer, larger batches cost the server less per row around the compute
+   * (assembly, messages, the event loop), which is what a backlog needs. Both are twice the best size when the
+   * largest size seen is still the cheapest. Undefined when nothing was observed.
    */
-  flatEnd(): number {
-    return this.flatRegion()?.last ?? 0;
-  }
-
-  /** Both ends of the flat region; both twice the best size when the largest size seen is still the cheapest. */
-  private flatRegion(): { first: number; last: number } | undefined {
+  flatRegion(): { first: number; last: number } | undefined {
     const s = this.sizes;
     if (s.length === 0) return undefined;
     let best = s[0];

@@ -16,15 +16,6 @@ export interface AdaptivePolicyOptions {
   readonly kneeTolerance?: number;
 }
 
-/**
- * Adaptive batching (docs/scheduling.md). Learns t(b) from observed batches and the arrival rate λ online, then:
- * - dispatch at once when nothing is known, when arrivals are slow, or when the batch already reaches the knee (the
- *   size past which rows stop getting cheaper — a model that gains nothing from batching has its knee at 1);
- * - otherwise, when batches of the current size cannot keep up with arrivals (utilization λ·t(n)/n / instances ≥ 1),
- *   wait for the smallest size k that can, but never longer than t(n) counted from the oldest request's arrival
- *   (what dispatching now would make the next arrivals wait anyway), never so long that a queued request's deadline
- *   or the latency target would be missed, and never past max_queue_delay_microseconds when configured.
- */
 /** One in this many batches that the knee caps while more rows wait is dispatched at twice the knee instead. */
 const EXPLORE_EVERY = 16;
 
@@ -34,6 +25,16 @@ const WAIT_THRESHOLD = 1.5;
 /** Waits shorter than this (µs) are not worth a timer (setTimeout has 1 ms resolution). */
 const MIN_WAIT_US = 50;
 
+/**
+ * Adaptive batching (docs/scheduling.md). Learns t(b) from observed batches and the arrival rate λ online, then:
+ * - dispatch at once when nothing is known, when arrivals are slow, or when the batch already reaches the knee (the
+ *   size past which rows stop getting cheaper — a model that gains nothing from batching has its knee at 1);
+ * - otherwise, when batches of the current size cannot keep up with arrivals (utilization λ·t(n)/n / instances ≥ 1),
+ *   wait for the smallest size k that can, but never longer than t(n) counted from the oldest request's arrival
+ *   (what dispatching now would make the next arrivals wait anyway), never so long that a queued request's deadline
+ *   or the latency target would be missed, and never past max_queue_delay_microseconds when configured;
+ * - a backlog is served at the far end of the flat region instead of the knee (see decide).
+ */
 export class AdaptivePolicy implements BatchPolicy {
   readonly name = 'adaptive';
   private readonly times: ServiceTimeModel;
@@ -62,8 +63,12 @@ export class AdaptivePolicy implements BatchPolicy {
 
   /** The batch size the policy will not exceed now (knee of the observed curve, bounded by the config). */
   cap(): number {
-    const knee = this.times.knee();
-    return knee === 0 ? this.maxBatch : Math.min(this.maxBatch, knee);
+    return this.bound(this.times.flatRegion()?.first);
+  }
+
+  /** A size from the curve (undefined: nothing observed yet), bounded by the config. */
+  private bound(size: number | undefined): number {
+    return size === undefined ? this.maxBatch : Math.min(this.maxBatch, size);
   }
 
   decide(q: QueueState, nowUs: number): BatchDecision {
@@ -71,8 +76,9 @@ export class AdaptivePolicy implements BatchPolicy {
     const n = Math.min(q.queuedRows, this.maxBatch);
     // A backlog that fills the largest flat-region batches on every instance twice over is served in those: its wait
     // is queueing, which only throughput shortens, and fewer batches cost the server less per row than knee ones.
-    const end = this.backlogBatchRows();
-    const cap = Math.max(q.backlogRows >= 2 * end * Math.max(1, q.instances) ? end : this.cap(), q.headRows);
+    const region = this.times.flatRegion();
+    const end = this.bound(region?.last);
+    const cap = Math.max(q.backlogRows >= 2 * end * Math.max(1, q.instances) ? end : this.bound(region?.first), q.headRows);
     if (n >= cap) {
       // Re-measure a larger size now and then: a noisy sample (a busy machine during warm-up) must not pin the
       // knee low forever, since sizes above the cap are otherwise never observed again.
@@ -134,8 +140,7 @@ export class AdaptivePolicy implements BatchPolicy {
   }
 
   backlogBatchRows(): number {
-    const end = this.times.flatEnd();
-    return end === 0 ? this.maxBatch : Math.min(this.maxBatch, end);
+    return this.bound(this.times.flatRegion()?.last);
   }
 
   /** Current estimates, for logs and docs. */
