@@ -2,9 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { CancelSource, InferenceError, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import { CancelSource, InferenceError, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { InferenceService } from '../../server/service.js';
-import type { RequestLimits } from '../../core/index.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
 import { decodeInferRequest } from './decode-request.js';
