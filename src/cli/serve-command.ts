@@ -1,3 +1,4 @@
+import type { Level } from 'pino';
 import { InferenceServer } from '../server/inference-server.js';
 import { HttpFrontend, ThreadedHttpFrontend } from '../frontends/http/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
@@ -39,7 +40,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   let http: HttpFrontend | ThreadedHttpFrontend;
   try {
     http = opts.httpThreadCount > 0
-      ? await ThreadedHttpFrontend.listen(server, { threads: opts.httpThreadCount, port: opts.httpPort, host: opts.httpAddress, logLevel: log.level as 'info' })
+      ? await ThreadedHttpFrontend.listen(server, { threads: opts.httpThreadCount, port: opts.httpPort, host: opts.httpAddress, logLevel: log.level as Level })
       : await HttpFrontend.listen(server, { port: opts.httpPort, host: opts.httpAddress, logger: log.child({ frontend: 'http' }) });
   } catch (err) {
     log.error({ err }, 'cannot listen for HTTP');
