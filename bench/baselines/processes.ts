@@ -28,9 +28,9 @@ export function pinServersTo(serverCpuList: string, clientCpuList: string): void
   if (r.status !== 0) throw new Error(`taskset failed: ${r.stderr || r.error?.message}`);
 }
 
-/** Spawns `node --import tsx <script> …args` and resolves once a stdout line yields the base URL. */
-function spawnUntil(args: string[], urlOf: (line: string) => string | undefined, timeoutMs: number): Promise<ServerProcess> {
-  const nodeArgs = [process.execPath, '--import', 'tsx', ...args];
+/** Spawns `node --import tsx <script> …args` (plain `node` with `tsx` false) and resolves once a stdout line yields the base URL. */
+function spawnUntil(args: string[], urlOf: (line: string) => string | undefined, timeoutMs: number, tsx = true): Promise<ServerProcess> {
+  const nodeArgs = [process.execPath, ...(tsx ? ['--import', 'tsx'] : []), ...args];
   const [cmd, ...argv] = serverCpus ? ['taskset', '-c', serverCpus, ...nodeArgs] : nodeArgs;
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -65,9 +65,12 @@ export function spawnNaiveServer(modelPath: string, name: string, threads = 1): 
   return spawnUntil(['bench/baselines/naive-server.ts', '--model', modelPath, '--name', name, '--threads', String(threads)], listeningLine, 30_000);
 }
 
-/** `autoglm serve` on a free port; extra flags are passed through (e.g. --metrics-port). */
-export function spawnAutoglmServe(repository: string, extra: string[] = []): Promise<ServerProcess> {
-  return spawnUntil(['src/cli/main.ts', 'serve', '--model-repository', repository, '--http-port', '0', '--http-address', '127.0.0.1', ...extra],
+/**
+ * `autoglm serve` on a free port; extra flags are passed through (e.g. --metrics-port). From the sources through tsx,
+ * or with `fromDist` the built `dist/src/cli/main.js` (what `npm start` runs; `npm run build` first).
+ */
+export function spawnAutoglmServe(repository: string, extra: string[] = [], opts: { fromDist?: boolean } = {}): Promise<ServerProcess> {
+  return spawnUntil([opts.fromDist ? 'dist/src/cli/main.js' : 'src/cli/main.ts', 'serve', '--model-repository', repository, '--http-port', '0', '--http-address', '127.0.0.1', ...extra],
     (line) => {
       if (!line.includes('HTTP server listening')) return undefined;
       try {
@@ -77,5 +80,5 @@ export function spawnAutoglmServe(repository: string, extra: string[] = []): Pro
         const m = /port[":= ]+(\d+)/.exec(line);
         return m ? `http://127.0.0.1:${m[1]}` : undefined;
       }
-    }, 60_000);
+    }, 60_000, !opts.fromDist);
 }
