@@ -28,6 +28,8 @@ export interface CreateSchedulerOptions {
   readonly maxQueueSize?: number;
   /** Run warm-up batches at load (default true). */
   readonly warmUp?: boolean;
+  /** The model's instances compute on every core the server has, request handling's included (AdaptivePolicy). */
+  readonly sharedCores?: boolean;
 }
 
 export interface SchedulerPlan {
@@ -78,6 +80,7 @@ export function createBatchScheduler(model: SchedulerModel, options: CreateSched
       latencyTargetUs: plan.latencyTargetUs,
       maxQueueDelayUs: db?.max_queue_delay_microseconds,
       preferredBatchSizes: db?.preferred_batch_size,
+      sharedCores: options.sharedCores,
     });
   } else {
     policy = new StaticPolicy({

@@ -72,15 +72,17 @@ export class InferenceServer implements InferenceService {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.log = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new InferenceMetrics();
+    const cores = options.computeCores ?? defaultComputeCores();
     this.loadOptions = Object.freeze({
       strictModelConfig: options.strictModelConfig === true,
       defaultMaxBatchSize: options.defaultMaxBatchSize,
       backends,
       onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
-      cores: options.computeCores ?? defaultComputeCores(),
+      cores,
       schedulerContext: {
         service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version),
         metrics: this.metrics, batchingPolicy: options.batchingPolicy,
+        computeOnAllCores: cores >= availableParallelism(),
       },
     });
   }

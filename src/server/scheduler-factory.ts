@@ -16,6 +16,8 @@ export interface SchedulerContext {
   readonly metrics?: InferenceMetrics;
   /** Overrides every model's batching policy (benchmarks' baselines); absent = each config's choice. */
   readonly batchingPolicy?: BatchingPolicyName;
+  /** CPU instances compute on every core the server has: no core is left to request handling alone. */
+  readonly computeOnAllCores?: boolean;
 }
 
 /** Platforms whose models run on other models, with no instances of their own; they load after the others. */
@@ -35,5 +37,10 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
     });
   }
   // Adaptive / static (Triton's dynamic_batching) / none, from the config: see docs/scheduling.md.
-  return createBatchScheduler(model, { metrics: ctx.metrics?.forModel(model.model, model.version), policy: ctx.batchingPolicy });
+  const onCpu = model.config.instance_group.every((g) => g.kind !== 'KIND_GPU');
+  return createBatchScheduler(model, {
+    metrics: ctx.metrics?.forModel(model.model, model.version),
+    policy: ctx.batchingPolicy,
+    sharedCores: onCpu && (ctx.computeOnAllCores ?? false),
+  });
 }

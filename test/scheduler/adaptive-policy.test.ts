@@ -142,3 +142,30 @@ test('service-time model: a size re-measured at under half its mean starts its a
   m.observe(32, 12_000);
   assert.equal(m.predict(32), 11_000, 'then a plain average again');
 });
+
+test('cores shared with request handling: rows queued together wait (at most t(far end)) to fill the far end of the flat region', () => {
+  // Per-row cost falls until 128: the knee and the far end are 128 (twice the largest size seen, 64, is explored).
+  const weightBound = (b: number) => 1500 + 170 * b;
+  const shared = new AdaptivePolicy({ maxBatchSize: 128, sharedCores: true });
+  const alone = new AdaptivePolicy({ maxBatchSize: 128 });
+  for (const p of [shared, alone]) {
+    for (let b = 1; b <= 128; b *= 2) p.observeBatch(b, weightBound(b));
+    for (let i = 0; i < 100; i++) p.observeArrival(1, i * 250); // 4 000 rows/s
+  }
+  const now = 25_000;
+  const q = state({ queuedRows: 64, backlogRows: 64, oldestArrivalUs: now - 20_000 });
+  const d = shared.decide(q, now);
+  assert.ok('waitUntil' in d, JSON.stringify(d));
+  assert.ok(d.waitUntil > now && d.waitUntil <= now + weightBound(128), JSON.stringify(d));
+  // Cores of its own: what waits is its queueing, and a batch dispatched now overlaps the handling of the next rows.
+  assert.ok('dispatch' in alone.decide(q, now));
+  // One client at a time (each request sent when the last is answered) never waits; nor does a full batch, nor a
+  // batch whose deadline the wait would miss.
+  const single = new AdaptivePolicy({ maxBatchSize: 128, sharedCores: true });
+  for (let b = 1; b <= 128; b *= 2) single.observeBatch(b, weightBound(b));
+  for (let i = 0; i < 20; i++) single.observeArrival(1, i * 1700);
+  assert.deepEqual(single.decide(state({ queuedRows: 1, oldestArrivalUs: 34_000 }), 34_000), { dispatch: 1 });
+  assert.deepEqual(shared.decide(state({ queuedRows: 128, backlogRows: 128, oldestArrivalUs: now }), now), { dispatch: 128 });
+  const due = shared.decide({ ...q, earliestDeadlineUs: now + weightBound(128) }, now);
+  assert.ok('dispatch' in due, JSON.stringify(due));
+});
