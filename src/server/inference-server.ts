@@ -128,7 +128,7 @@ export class InferenceServer implements InferenceService {
   private lookupConfig(model: string, version: number): Readonly<ModelConfig> | undefined {
     const m = this.models.get(model);
     if (!m?.config) return undefined;
-    if (version === -1) return m.sortedVersions().some((v) => v.state === 'READY') ? m.config : undefined;
+    if (version === -1) return m.newestReady() ? m.config : undefined;
     return m.versions.get(String(version))?.state === 'READY' ? m.config : undefined;
   }
 
@@ -162,7 +162,8 @@ export class InferenceServer implements InferenceService {
       if (v.state !== 'READY') throw unavailable(`model '${name}' version ${v.version} is not ready (${v.state}${v.reason ? `: ${v.reason}` : ''})`);
       return v;
     }
-    for (const v of m.sortedVersions()) if (v.state === 'READY') return v;
+    const newest = m.newestReady();
+    if (newest) return newest;
     throw unavailable(`model '${name}' is not ready (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
   }
 

@@ -43,8 +43,12 @@ export class ManagedModel {
 
   constructor(readonly name: string, readonly root: string, readonly modelDir: string) {}
 
-  /** Versions in descending numeric order. */
-  sortedVersions(): ModelVersion[] {
-    return [...this.versions.values()].sort((a, b) => Number(b.version) - Number(a.version));
+  /** The highest-numbered READY version (per request: no sort, no allocation). */
+  newestReady(): ModelVersion | undefined {
+    let best: ModelVersion | undefined;
+    for (const v of this.versions.values()) {
+      if (v.state === 'READY' && (best === undefined || Number(v.version) > Number(best.version))) best = v;
+    }
+    return best;
   }
 }

@@ -61,9 +61,10 @@ function checkShape(t: Tensor, spec: InputSpec, maxBatchSize: number, model: str
   const shape = t.shape;
   const batched = maxBatchSize > 0;
   const expectedRank = spec.dims.length + (batched ? 1 : 0);
-  const expected = batched ? `[-1,${spec.dims.join(',')}]` : fmt(spec.dims);
+  // Formatted only for an error: this runs for every input of every request.
+  const expected = (): string => (batched ? `[-1,${spec.dims.join(',')}]` : fmt(spec.dims));
   if (shape.length !== expectedRank) {
-    throw invalidArgument(`model '${model}' input '${t.name}': shape ${fmt(shape)} does not match ${expected} (rank ${shape.length}, expected ${expectedRank})`);
+    throw invalidArgument(`model '${model}' input '${t.name}': shape ${fmt(shape)} does not match ${expected()} (rank ${shape.length}, expected ${expectedRank})`);
   }
   const offset = batched ? 1 : 0;
   if (batched) {
@@ -75,7 +76,7 @@ function checkShape(t: Tensor, spec: InputSpec, maxBatchSize: number, model: str
   for (let i = 0; i < spec.dims.length; i++) {
     const want = spec.dims[i];
     if (want !== -1 && shape[i + offset] !== want) {
-      throw invalidArgument(`model '${model}' input '${t.name}': shape ${fmt(shape)} does not match ${expected}`);
+      throw invalidArgument(`model '${model}' input '${t.name}': shape ${fmt(shape)} does not match ${expected()}`);
     }
   }
 }
