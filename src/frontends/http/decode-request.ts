@@ -5,6 +5,7 @@ import {
 } from '../../core/index.js';
 import { checkTensorLimits } from '../../server/validate-request.js';
 import { decodeJsonData } from './json-tensor.js';
+import { JsonParseError, parseJsonBytes } from './json-body-parser.js';
 import { decodeBinaryData } from './binary-tensor.js';
 
 /** How the response should carry each output: binary (extension) or JSON. */
@@ -20,6 +21,7 @@ export interface DecodedInfer {
   readonly encoding: OutputEncoding;
 }
 
+/** Only for refused or deeply nested bodies; it drops a leading BOM, as the byte parser skips it. */
 const jsonDecoder = new TextDecoder('utf-8', { fatal: true });
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -38,20 +40,36 @@ function parameters(v: unknown, where: string): Parameters | undefined {
 }
 
 function parseHeader(body: Uint8Array, headerLength: number | undefined): Record<string, unknown> {
-  let text: string;
-  try {
-    text = jsonDecoder.decode(headerLength === undefined ? body : body.subarray(0, headerLength));
-  } catch {
-    throw invalidArgument('request JSON is not valid UTF-8');
-  }
+  const bytes = headerLength === undefined ? body : body.subarray(0, headerLength);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonBytes(bytes);
   } catch (err) {
-    throw invalidArgument(`malformed request JSON: ${(err as Error).message}`);
+    if (!(err instanceof JsonParseError)) throw err;
+    parsed = reparse(bytes, err);
   }
   if (!isObject(parsed)) throw invalidArgument('request JSON must be an object');
   return parsed;
+}
+
+/**
+ * The refusals of the former TextDecoder + JSON.parse path, in its order: invalid UTF-8 anywhere in the header
+ * first, then the syntax error. Nesting beyond the byte parser's depth limit goes to JSON.parse, which does not
+ * recurse, so such bodies are accepted as before.
+ */
+function reparse(bytes: Uint8Array, err: JsonParseError): unknown {
+  let text: string;
+  try {
+    text = jsonDecoder.decode(bytes);
+  } catch {
+    throw invalidArgument('request JSON is not valid UTF-8');
+  }
+  if (err.code !== 'DEPTH') throw invalidArgument(`malformed request JSON: ${err.message}`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalidArgument(`malformed request JSON: ${(e as Error).message}`);
+  }
 }
 
 function shapeOf(v: unknown, name: string): number[] {

@@ -2,12 +2,16 @@ import {
   type DataType, type TensorData, type NumericArray, allocate, dataTypeInfo, invalidArgument,
 } from '../../core/index.js';
 import { fromHalfBits, toHalfBits } from './float16.js';
+import { NumericLeaves } from './json-body-parser.js';
 
 /** Integer ranges of the JSON-number datatypes, for element validation. */
 const INT_RANGE: Partial<Record<DataType, readonly [number, number]>> = {
   UINT8: [0, 0xff], UINT16: [0, 0xffff], UINT32: [0, 0xffffffff],
   INT8: [-0x80, 0x7f], INT16: [-0x8000, 0x7fff], INT32: [-0x80000000, 0x7fffffff],
 };
+
+/** How deeply `data` arrays may nest (0: flat). */
+const MAX_DATA_DEPTH = 64;
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
@@ -18,11 +22,15 @@ function flatten(data: unknown, out: unknown[], name: string, depth: number): vo
     out.push(data);
     return;
   }
-  if (depth > 64) throw invalidArgument(`input '${name}': data is nested too deeply`);
+  if (depth > MAX_DATA_DEPTH) throw nestedTooDeeply(name);
   for (const el of data) {
     if (Array.isArray(el)) flatten(el, out, name, depth + 1);
     else out.push(el);
   }
+}
+
+function nestedTooDeeply(name: string): Error {
+  return invalidArgument(`input '${name}': data is nested too deeply`);
 }
 
 function bad(name: string, dt: DataType, i: number, v: unknown): never {
@@ -31,16 +39,35 @@ function bad(name: string, dt: DataType, i: number, v: unknown): never {
 }
 
 /**
- * Decodes JSON `data` (flat or nested) into the datatype's storage, checking every element: integers in range for
- * integer types, true/false for BOOL, strings for BYTES. The caller has checked the element count against the
- * limits; the count against the shape is checked here.
+ * Decodes JSON `data` (flat or nested, or its numbers as NumericLeaves from the body parser) into the datatype's
+ * storage, checking every element: integers in range for integer types, true/false for BOOL, strings for BYTES.
+ * The caller has checked the element count against the limits; the count against the shape is checked here.
  */
 export function decodeJsonData(name: string, dt: DataType, data: unknown, expected: number): TensorData {
+  if (data instanceof NumericLeaves) {
+    if (data.depth > MAX_DATA_DEPTH) throw nestedTooDeeply(name);
+    checkCount(name, data.values.length, expected);
+    return fromNumbers(name, dt, data.values);
+  }
   const leaves: unknown[] = [];
   flatten(data, leaves, name, 0);
-  if (leaves.length !== expected) {
-    throw invalidArgument(`input '${name}': ${leaves.length} elements given, shape needs ${expected}`);
-  }
+  checkCount(name, leaves.length, expected);
+  return fromLeaves(name, dt, leaves);
+}
+
+function checkCount(name: string, given: number, expected: number): void {
+  if (given !== expected) throw invalidArgument(`input '${name}': ${given} elements given, shape needs ${expected}`);
+}
+
+/** Numbers already parsed into doubles: floats are converted in one pass, other types checked as JSON values. */
+function fromNumbers(name: string, dt: DataType, values: Float64Array): TensorData {
+  // The parser gave this array its own buffer, so it can be the tensor's storage.
+  if (dt === 'FP64') return values;
+  if (dt !== 'FP32') return fromLeaves(name, dt, values);
+  return new Float32Array(values);
+}
+
+function fromLeaves(name: string, dt: DataType, leaves: ArrayLike<unknown>): TensorData {
   const n = leaves.length;
   if (dt === 'BYTES') {
     const out: Uint8Array[] = new Array(n);

@@ -1,0 +1,362 @@
+/**
+ * The tokens of JSON over UTF-8 bytes for json-body-parser.ts: whitespace, literals, strings, numbers, and arrays
+ * of numbers read straight into a Float64Array. Errors name what was wrong and at which byte.
+ */
+
+/** The flattened leaves of a `data` value made of (possibly nested) arrays of numbers only. */
+export class NumericLeaves {
+  constructor(
+    /** The numbers in document order; its own buffer, exactly as long as the leaf count. */
+    readonly values: Float64Array,
+    /** The deepest array's nesting: 0 for a flat array, 1 for [[1], [2]]. */
+    readonly depth: number,
+  ) {}
+}
+
+/** Why the bytes were refused: a grammar error, bytes inside a string that are not UTF-8, or nesting too deep. */
+export type JsonErrorCode = 'SYNTAX' | 'UTF8' | 'DEPTH';
+
+export class JsonParseError extends SyntaxError {
+  constructor(readonly code: JsonErrorCode, message: string, readonly offset: number) {
+    super(`${message} at byte ${offset}`);
+    this.name = 'JsonParseError';
+  }
+}
+
+export const QUOTE = 0x22;
+export const COMMA = 0x2c;
+export const MINUS = 0x2d;
+export const LBRACKET = 0x5b;
+export const RBRACKET = 0x5d;
+const BACKSLASH = 0x5c;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** 10^0..10^22: every one is an exact double, which makes the fast path of numbers exactly rounded (Clinger). */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+const TWO_53 = 2 ** 53;
+
+// ignoreBOM: a U+FEFF inside a string is content, not a mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Reused for the leaves of every numeric `data`; each NumericLeaves gets a copy of its part. */
+let scratch = new Float64Array(1024);
+/** Past this many leaves scratch is dropped after use, so that one huge body does not pin its size. */
+const SCRATCH_KEPT = 1 << 16;
+
+function releaseScratch(): void {
+  if (scratch.length > SCRATCH_KEPT) scratch = new Float64Array(1024);
+}
+
+const ESCAPES: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
+
+export function isDigit(c: number): boolean {
+  return c >= ZERO && c <= NINE;
+}
+
+function hexValue(c: number): number {
+  if (c >= ZERO && c <= NINE) return c - ZERO;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
+/** Bytes [start, end) known to be ASCII, as a string. */
+function ascii(b: Uint8Array, start: number, end: number): string {
+  if (end - start <= 32) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
+/**
+ * Short ASCII strings last seen, by a hash of their bytes: keys, names and datatypes repeat in every request, and
+ * handing back the same string object is cheaper than making one, for the parse and for the property stores (the
+ * binary-extension header of bench/json-decode.ts parsed in ≈ 0.5 µs with it, ≈ 1.3 µs without).
+ */
+const CACHE_SLOTS = 512;
+const CACHED_LENGTH = 32;
+const cache: string[] = new Array<string>(CACHE_SLOTS).fill('');
+
+function cachedAscii(b: Uint8Array, start: number, end: number, hash: number): string {
+  const slot = hash & (CACHE_SLOTS - 1);
+  const s = cache[slot];
+  if (s.length === end - start) {
+    let k = 0;
+    while (k < s.length && s.charCodeAt(k) === b[start + k]) k++;
+    if (k === s.length) return s;
+  }
+  const fresh = ascii(b, start, end);
+  if (fresh.length <= CACHED_LENGTH) cache[slot] = fresh;
+  return fresh;
+}
+
+function unexpected(b: Uint8Array, at: number): never {
+  if (at >= b.length) throw new JsonParseError('SYNTAX', 'unexpected end of input', at);
+  const c = b[at];
+  const shown = c > 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16).padStart(2, '0')}`;
+  throw new JsonParseError('SYNTAX', `unexpected ${shown}`, at);
+}
+
+/** Where the last scanNumber stopped. */
+let numberEnd = 0;
+
+/**
+ * The number starting at `start` (a '-' or a digit), exactly as JSON.parse reads it; sets numberEnd. Here only the
+ * common form -?digits[.digits] whose digits make an integer m < 2^53 with at most 22 after the point: m and 10^k
+ * are exact doubles, so m / 10^k is one correctly rounded division (Clinger's fast path). It is kept small enough
+ * for V8 to inline into the loops, which took the parse of the [1,512] body of bench/json-decode.ts from ≈ 11.5
+ * to ≈ 9.4 µs; anything else goes to numberSlow.
+ */
+function scanNumber(b: Uint8Array, start: number, n: number): number {
+  let i = start;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  const intStart = i;
+  let m = 0;
+  let d = 0;
+  while (i < n && (d = b[i] - ZERO) >>> 0 <= 9) {
+    m = m * 10 + d;
+    i++;
+  }
+  if (i === intStart || (b[intStart] === ZERO && i > intStart + 1)) return numberSlow(b, start, n);
+  let e = 0;
+  if (i < n && b[i] === DOT) {
+    const fracStart = ++i;
+    while (i < n && (d = b[i] - ZERO) >>> 0 <= 9) {
+      m = m * 10 + d;
+      i++;
+    }
+    e = fracStart - i;
+    if (e === 0) return numberSlow(b, start, n);
+  }
+  if (m >= TWO_53 || e < -22 || (i < n && (b[i] | 0x20) === 0x65)) return numberSlow(b, start, n);
+  numberEnd = i;
+  const v = e < 0 ? m / POW10[-e] : m;
+  return negative ? -v : v;
+}
+
+/** Any number, with the full grammar's errors: the fast path with exponents too, else Number() on the text. */
+function numberSlow(b: Uint8Array, start: number, n: number): number {
+  let i = start;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  let m = 0;
+  let e = 0;
+  let d = i < n ? b[i] - ZERO : -1;
+  if (d === 0) {
+    d = ++i < n ? b[i] - ZERO : -1;
+  } else if (d > 0 && d <= 9) {
+    do {
+      m = m * 10 + d;
+      d = ++i < n ? b[i] - ZERO : -1;
+    } while (d >>> 0 <= 9);
+  } else unexpected(b, i);
+  if (d === DOT - ZERO) {
+    d = ++i < n ? b[i] - ZERO : -1;
+    if (d >>> 0 > 9) unexpected(b, i);
+    const fracStart = i;
+    do {
+      m = m * 10 + d;
+      d = ++i < n ? b[i] - ZERO : -1;
+    } while (d >>> 0 <= 9);
+    e = fracStart - i;
+  }
+  if (d === 0x65 - ZERO || d === 0x45 - ZERO) {
+    d = ++i < n ? b[i] - ZERO : -1;
+    const expNegative = d === MINUS - ZERO;
+    if (expNegative || d === PLUS - ZERO) d = ++i < n ? b[i] - ZERO : -1;
+    if (d >>> 0 > 9) unexpected(b, i);
+    let x = 0;
+    do {
+      x = x * 10 + d;
+      d = ++i < n ? b[i] - ZERO : -1;
+    } while (d >>> 0 <= 9);
+    e += expNegative ? -x : x;
+  }
+  numberEnd = i;
+  if (m < TWO_53 && e >= -22 && e <= 22) {
+    const v = e < 0 ? m / POW10[-e] : m * POW10[e];
+    return negative ? -v : v;
+  }
+  return Number(ascii(b, start, i));
+}
+
+/** The first index from i on that is not JSON whitespace. */
+function skipWs(b: Uint8Array, i: number, n: number): number {
+  while (i < n) {
+    const c = b[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** A cursor over the bytes and the token readers; json-body-parser.ts adds the grammar. */
+export class JsonLexer {
+  protected i = 0;
+  protected readonly n: number;
+
+  constructor(protected readonly b: Uint8Array) {
+    this.n = b.length;
+    // TextDecoder drops a leading byte order mark, so the text JSON.parse used to see had none.
+    if (this.n >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.i = 3;
+  }
+
+  protected fail(code: JsonErrorCode, message: string, at: number): never {
+    throw new JsonParseError(code, message, at);
+  }
+
+  protected unexpected(at: number): never {
+    unexpected(this.b, at);
+  }
+
+  protected ws(): void {
+    this.i = skipWs(this.b, this.i, this.n);
+  }
+
+  /** The byte at the cursor, or -1 at the end. */
+  protected peek(): number {
+    return this.i < this.n ? this.b[this.i] : -1;
+  }
+
+  protected literal<T>(word: string, v: T): T {
+    for (let k = 0; k < word.length; k++) {
+      const at = this.i + k;
+      if (at >= this.n || this.b[at] !== word.charCodeAt(k)) this.unexpected(at);
+    }
+    this.i += word.length;
+    return v;
+  }
+
+  /**
+   * Scans the array at the cursor as arrays and numbers only, without recursion (so without a depth limit). At
+   * the first other token (a string, `true`, a stray comma) it returns undefined with the cursor still at the
+   * array's start, so that the ordinary parse builds JS arrays, or reports the error, exactly as it would have.
+   */
+  protected numericLeaves(): NumericLeaves | undefined {
+    const b = this.b;
+    const n = this.n;
+    let i = this.i;
+    let depth = 0;
+    let deepest = 0;
+    let count = 0;
+    scan: for (;;) {
+      // At a value.
+      let c = i < n ? b[i] : -1;
+      if (c === LBRACKET) {
+        if (++depth > deepest) deepest = depth;
+        i = skipWs(b, i + 1, n);
+        if (i >= n || b[i] !== RBRACKET) continue;
+        i++;
+        depth--;
+      } else if (c === MINUS || isDigit(c)) {
+        if (count === scratch.length) {
+          const grown = new Float64Array(count * 2);
+          grown.set(scratch);
+          scratch = grown;
+        }
+        scratch[count++] = scanNumber(b, i, n);
+        i = numberEnd;
+      } else break;
+      // After a value: ']' closes arrays, ',' leads to the next value.
+      for (;;) {
+        if (depth === 0) {
+          this.i = i;
+          const leaves = new NumericLeaves(scratch.slice(0, count), deepest - 1);
+          releaseScratch();
+          return leaves;
+        }
+        i = skipWs(b, i, n);
+        c = i < n ? b[i] : -1;
+        i++;
+        if (c === COMMA) {
+          i = skipWs(b, i, n);
+          break;
+        }
+        if (c !== RBRACKET) break scan;
+        depth--;
+      }
+    }
+    releaseScratch();
+    return undefined;
+  }
+
+  protected number(): number {
+    const v = scanNumber(this.b, this.i, this.n);
+    this.i = numberEnd;
+    return v;
+  }
+
+  protected string(): string {
+    const b = this.b;
+    const start = this.i + 1;
+    let hash = 0;
+    for (let i = start; i < this.n; i++) {
+      const c = b[i];
+      if (c === QUOTE) {
+        this.i = i + 1;
+        return cachedAscii(b, start, i, hash);
+      }
+      if (c === BACKSLASH || c < 0x20 || c >= 0x80) return this.slowString(start);
+      hash = (Math.imul(hash, 31) + c) | 0;
+    }
+    this.unexpected(this.n);
+  }
+
+  /** A string with escapes or non-ASCII bytes: runs of plain bytes decoded as UTF-8, escapes in between. */
+  protected slowString(start: number): string {
+    const b = this.b;
+    let out = '';
+    let run = start;
+    let wide = false;
+    let i = start;
+    while (i < this.n) {
+      const c = b[i];
+      if (c === QUOTE || c === BACKSLASH) {
+        if (run < i) out += wide ? this.utf8(run, i) : ascii(b, run, i);
+        if (c === QUOTE) {
+          this.i = i + 1;
+          return out;
+        }
+        out += this.escape(i);
+        i += b[i + 1] === 0x75 ? 6 : 2;
+        run = i;
+        wide = false;
+      } else if (c < 0x20) {
+        this.fail('SYNTAX', `unescaped control character 0x${c.toString(16).padStart(2, '0')} in a string`, i);
+      } else {
+        if (c >= 0x80) wide = true;
+        i++;
+      }
+    }
+    this.unexpected(this.n);
+  }
+
+  protected utf8(start: number, end: number): string {
+    try {
+      return utf8.decode(this.b.subarray(start, end));
+    } catch {
+      this.fail('UTF8', 'invalid UTF-8 in a string', start);
+    }
+  }
+
+  /** The escape whose backslash is at i, as the code unit it stands for (surrogates pair up by concatenation). */
+  protected escape(i: number): string {
+    if (i + 1 >= this.n) this.unexpected(this.n);
+    const c = this.b[i + 1];
+    if (c !== 0x75) {
+      const s = ESCAPES[c];
+      if (s === undefined) this.fail('SYNTAX', 'bad escape', i);
+      return s;
+    }
+    let unit = 0;
+    for (let k = i + 2; k < i + 6; k++) {
+      const h = k < this.n ? hexValue(this.b[k]) : -1;
+      if (h < 0) {
+        if (k >= this.n) this.unexpected(this.n);
+        this.fail('SYNTAX', 'bad \\u escape', i);
+      }
+      unit = unit * 16 + h;
+    }
+    return String.fromCharCode(unit);
+  }
+}
