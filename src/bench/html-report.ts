@@ -4,7 +4,7 @@
  * and the tables. The reports themselves are embedded as JSON (`<script type="application/json" id="bench-data">`)
  * so the page carries its own data.
  */
-import { describeRun, formatErrors } from './format-table.js';
+import { SPLIT_COLUMNS, describeRun, formatErrors, tableLegend } from './format-table.js';
 import type { BenchReport } from './report.js';
 import { escapeXml, renderChart, type ChartSeries } from './svg-chart.js';
 
@@ -59,18 +59,19 @@ function percentileChart(r: BenchReport, index: number): string {
 function table(r: BenchReport): string {
   const withServer = r.steps.some((s) => s.server);
   const head = [r.mode === 'concurrency' ? 'concurrency' : 'rate (req/s)', 'req/s', 'infer/s', 'p50 ms', 'p90 ms', 'p95 ms',
-    'p99 ms', 'mean ms', 'requests', 'errors', ...(withServer ? ['server queue ms', 'server compute ms', 'server batch'] : []), 'stable'];
+    'p99 ms', 'mean ms', ...(withServer ? [...SPLIT_COLUMNS.map(([title]) => title), 'server batch'] : []), 'requests', 'errors', 'stable'];
   const rows = r.steps.map((s) => [
     String(s.level), s.throughput.toFixed(1), s.inferencesPerSec.toFixed(1), ...[s.latency.p50Us, s.latency.p90Us,
-      s.latency.p95Us, s.latency.p99Us, s.latency.meanUs].map((v) => (v / 1000).toFixed(2)), String(s.ok),
-    s.errorCount === 0 ? '0' : `${s.errorCount} (${formatErrors(s.errors)})`,
-    ...(withServer ? s.server
-      ? [(s.server.queueUs / 1000).toFixed(2), ((s.server.computeInputUs + s.server.computeInferUs + s.server.computeOutputUs) / 1000).toFixed(2), s.server.meanBatch.toFixed(1)]
-      : ['-', '-', '-'] : []),
+      s.latency.p95Us, s.latency.p99Us, s.latency.meanUs].map((v) => (v / 1000).toFixed(2)),
+    ...(withServer ? [...SPLIT_COLUMNS.map(([, us]) => { const v = us(s); return v === undefined ? '-' : (v / 1000).toFixed(3); }),
+      s.server ? s.server.meanBatch.toFixed(1) : '-'] : []),
+    String(s.ok), s.errorCount === 0 ? '0' : `${s.errorCount} (${formatErrors(s.errors)})`,
     s.stable ? 'yes' : `no (${s.windows})`,
   ]);
+  const legend = tableLegend(r);
   return `<table class="steps"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>` +
-    rows.map((row) => `<tr>${row.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('') + '</tbody></table>';
+    rows.map((row) => `<tr>${row.map((c) => `<td>${escapeXml(c)}</td>`).join('')}</tr>`).join('') + '</tbody></table>' +
+    (legend ? `\n<p class="legend">${escapeXml(legend)}</p>` : '');
 }
 
 const STYLE = `
@@ -80,6 +81,7 @@ pre.run { background: #f6f6f6; padding: 8px; white-space: pre-wrap; font-size: 1
 table.steps { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
 table.steps th, table.steps td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
 table.steps th { background: #eee; }
+p.legend { font-size: 12px; color: #555; }
 svg.chart { display: block; margin: 12px 0; background: #fff; border: 1px solid #ddd; }
 svg .grid { stroke: #eee; } svg .axis { stroke: #555; }
 svg .tick, svg .legend, svg .tag { font-size: 11px; fill: #444; } svg .axis-label { font-size: 12px; fill: #222; }

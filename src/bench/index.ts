@@ -5,6 +5,8 @@ export type { BenchOptions, LoadPlan, ProtocolFormat, RequestDistribution } from
 export type { BenchReport, BenchTarget, StepResult } from './report.js';
 export type { LatencySummary } from './latency-histogram.js';
 export type { ServerSplit } from './server-metrics.js';
-export { formatTable, formatMarkdownTable, formatCsv, describeRun } from './format-table.js';
+export { formatTable, formatMarkdownTable, formatCsv, describeRun, tableLegend, stepOtherUs } from './format-table.js';
+export { pinClientTo, currentCpuList, checkCpuList } from './cpu-affinity.js';
+export { otherUs, serverSumUs } from './server-metrics.js';
 export { formatComparisonTable } from './comparison.js';
 export { renderHtmlReport, type HtmlReportOptions } from './html-report.js';

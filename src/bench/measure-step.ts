@@ -10,7 +10,7 @@ import type { LoadDriver } from './load-driver.js';
 import { DISCARD, MeasurementWindow } from './measurement-window.js';
 import type { StepResult } from './report.js';
 import type { ResponseChecker } from './response-check.js';
-import { splitBetween, type ServerCounters } from './server-metrics.js';
+import { otherUs, splitBetween, type ServerCounters } from './server-metrics.js';
 
 export interface StepPlan {
   readonly mode: 'concurrency' | 'rate';
@@ -123,6 +123,6 @@ export async function measureStep(driver: LoadDriver, plan: StepPlan, hooks: Ste
     measuredSeconds: seconds,
     waitedForConnection: 'waitedForConnection' in driver ? Number(driver.waitedForConnection) : 0,
     answersChecked: (hooks.checker?.checked ?? 0) - checkedAtStart,
-    ...(server ? { server } : {}),
+    ...(server ? { server, otherUs: otherUs(latency.meanUs, server) } : {}),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { InferenceError, invalidArgument } from '../core/index.js';
+import { checkCpuList } from './cpu-affinity.js';
 
 export type RequestDistribution = 'constant' | 'poisson';
 export type ProtocolFormat = 'binary' | 'json';
@@ -41,6 +42,8 @@ export interface BenchOptions {
   readonly htmlFile: string;
   /** Live progress line (on by default on a TTY). */
   readonly progress: boolean;
+  /** CPUs (taskset list) `autoglm bench` pins itself to before the run (pinClientTo); empty = not pinned. */
+  readonly cpus: string;
 }
 
 export const DEFAULTS = {
@@ -64,8 +67,8 @@ Target
   -x, --model-version V            model version (default: the server's choice)
   -u, --url URL                    server base URL (default ${DEFAULTS.url})
       --protocol-format F          binary (tensor extension, default) | json
-      --metrics-url URL            Prometheus metrics for the server-side queue/compute split
-                                   (e.g. http://127.0.0.1:8002/metrics)
+      --metrics-url URL            Prometheus metrics (e.g. http://127.0.0.1:8002/metrics): adds the server's
+                                   per-request queue, compute input/infer/output, and other = mean - their sum
 Inputs
   -b, --batch-size N               batch size for batching models (default 1)
       --shape NAME:D1,D2,...       shape of a dynamic input (repeatable; without the batch dimension)
@@ -84,6 +87,9 @@ Measurement
 Output
       --json FILE  --csv FILE  --html FILE
       --progress / --no-progress   live progress line (default: on a terminal)
+Client
+      --cpus LIST                  pin the load generator (all its threads) to these CPUs, taskset list syntax
+                                   (e.g. 1, 8-15, 1,3): keeps it off a server's cores on the same machine (Linux)
   -h, --help
 `;
 
@@ -187,6 +193,7 @@ export function parseBenchArgs(argv: readonly string[], isTty = false): BenchOpt
         html: { type: 'string' },
         progress: { type: 'boolean' },
         'no-progress': { type: 'boolean' },
+        cpus: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -246,5 +253,6 @@ export function parseBenchArgs(argv: readonly string[], isTty = false): BenchOpt
     csvFile: values.csv ?? '',
     htmlFile: values.html ?? '',
     progress: values['no-progress'] ? false : values.progress ?? isTty,
+    cpus: values.cpus === undefined ? '' : checkCpuList('--cpus', values.cpus),
   });
 }

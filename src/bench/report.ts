@@ -29,6 +29,8 @@ export interface StepResult {
   readonly answersChecked: number;
   /** Per-request server-side means from Prometheus; absent without --metrics-url or counters for the model. */
   readonly server?: ServerSplit;
+  /** With `server`: mean latency − the server's queue + compute per request (network, HTTP, decoding); µs. */
+  readonly otherUs?: number;
 }
 
 export interface BenchTarget {
@@ -54,6 +56,8 @@ export interface BenchReport {
   readonly stabilityPercentage: number;
   readonly maxTrials: number;
   readonly steps: readonly StepResult[];
+  /** CPUs the load generator could run on (Linux affinity list) and whether `--cpus` pinned it there. */
+  readonly client?: { readonly cpus: string; readonly pinned: boolean };
   /** Free text shown under the title (e.g. "client and server share 2 cores"). */
   readonly note?: string;
 }

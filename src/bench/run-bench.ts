@@ -11,6 +11,7 @@ import type { BenchOptions } from './options.js';
 import type { BenchReport, StepResult } from './report.js';
 import { encodeInferBody, encodeInferRequest } from './request-body.js';
 import { ResponseChecker, decodeInferResponse } from './response-check.js';
+import { currentCpuList } from './cpu-affinity.js';
 import { scrapeCounters } from './server-metrics.js';
 import { synthesizeInputs } from './synthetic-inputs.js';
 
@@ -72,6 +73,8 @@ export async function prepareBench(options: BenchOptions): Promise<PreparedBench
   const scrape = options.metricsUrl
     ? () => scrapeCounters(options.metricsUrl, model.name, options.modelVersion)
     : undefined;
+  const cpus = currentCpuList() ?? options.cpus;
+  const client = cpus ? { cpus, pinned: options.cpus !== '' } : undefined;
   const inputShapes: Record<string, readonly number[]> = {};
   for (const t of sets[0]) inputShapes[t.name] = t.shape;
 
@@ -115,6 +118,7 @@ export async function prepareBench(options: BenchOptions): Promise<PreparedBench
         stabilityPercentage: options.stabilityPercentage,
         maxTrials: options.maxTrials,
         steps,
+        ...(client ? { client } : {}),
         note: `elements per request: ${sets[0].reduce((n, t) => n + elementCount(t.shape), 0)}`,
       };
     },

@@ -94,6 +94,19 @@ export async function scrapeCounters(metricsUrl: string, model: string, version:
   }
 }
 
+/** Queue + compute (input, infer, output) per request: the time the server's own counters account for. */
+export function serverSumUs(split: ServerSplit): number {
+  return split.queueUs + split.computeInputUs + split.computeInferUs + split.computeOutputUs;
+}
+
+/**
+ * 'other': the client's mean latency minus the server's queue + compute per request — network, HTTP handling and
+ * (de)coding, which the server's counters do not see. Negative only if the two disagree about the windows.
+ */
+export function otherUs(clientMeanUs: number, split: ServerSplit): number {
+  return clientMeanUs - serverSumUs(split);
+}
+
 export function splitBetween(before: ServerCounters, after: ServerCounters): ServerSplit | undefined {
   const n = after.requestSuccess - before.requestSuccess;
   if (!(n > 0)) return undefined;

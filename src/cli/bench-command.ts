@@ -1,11 +1,12 @@
 /**
  * `autoglm bench`: parse arguments, run the load generator, print the table, write the requested files.
  * Exit codes: 0 measured (even with request errors, which the table shows), 1 the run failed (server unreachable,
- * model unknown, the first request refused), 2 bad arguments.
+ * model unknown, the first request refused), 2 bad arguments (a --cpus list this machine cannot apply included).
  */
 import { writeFileSync } from 'node:fs';
 import { InferenceError } from '../core/index.js';
-import { describeRun, formatCsv, formatProgress, formatTable } from '../bench/format-table.js';
+import { pinClientTo } from '../bench/cpu-affinity.js';
+import { describeRun, formatCsv, formatProgress, formatTable, tableLegend } from '../bench/format-table.js';
 import { renderHtmlReport } from '../bench/html-report.js';
 import { HelpRequested, USAGE, parseBenchArgs, type BenchOptions } from '../bench/options.js';
 import { runBench } from '../bench/run-bench.js';
@@ -26,6 +27,8 @@ export async function runBenchCommand(argv: string[], io: BenchCommandIo = defau
   let options: BenchOptions;
   try {
     options = parseBenchArgs(argv, io.isTty);
+    // Before any load: every thread the client has now, and those it starts later (they inherit the mask).
+    if (options.cpus) options = Object.freeze({ ...options, cpus: pinClientTo(options.cpus) });
   } catch (err) {
     if (err instanceof HelpRequested) {
       io.out(USAGE);
@@ -53,7 +56,8 @@ export async function runBenchCommand(argv: string[], io: BenchCommandIo = defau
       },
     });
     clearProgress();
-    io.out(`${describeRun(report)}\n\n${formatTable(report)}\n`);
+    const legend = tableLegend(report);
+    io.out(`${describeRun(report)}\n\n${formatTable(report)}\n${legend ? `${legend}\n` : ''}`);
     const unstable = report.steps.filter((s) => !s.stable).length;
     if (unstable > 0) {
       io.err(`note: ${unstable} step(s) did not reach 3 windows within ${report.stabilityPercentage} %; ` +

@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { parseBenchArgs, parseRange, parseShape, HelpRequested } from '../../src/bench/options.js';
 import { InferenceError } from '../../src/core/index.js';
 import { runBenchCommand } from '../../src/cli/bench-command.js';
+import { currentCpuList } from '../../src/bench/cpu-affinity.js';
 
 test('ranges: additive, multiplicative (x2), single value, fractional rates', () => {
   assert.deepEqual(parseRange('--concurrency-range', '1:64:x2', true), [1, 2, 4, 8, 16, 32, 64]);
@@ -39,6 +42,12 @@ test('defaults and flags map to options', () => {
   assert.throws(() => parseBenchArgs(['-h']), HelpRequested);
 });
 
+test('--cpus: taskset list syntax, kept as given; not pinned by default', () => {
+  assert.equal(parseBenchArgs(['-m', 'm']).cpus, '');
+  for (const list of ['1', '8-15', '1,3', '0-7:2', '0,2-3']) assert.equal(parseBenchArgs(['-m', 'm', '--cpus', list]).cpus, list);
+  assert.equal(parseBenchArgs(['-m', 'm', '--cpus', '1, 3']).cpus, '1,3');
+});
+
 const bad: [string[], RegExp][] = [
   [[], /--model-name is required/],
   [['-m', 'm', '--bogus'], /Unknown option '--bogus'/],
@@ -56,6 +65,12 @@ const bad: [string[], RegExp][] = [
   [['-m', 'm', '-s', '0'], /--stability-percentage/],
   [['-m', 'm', '-u', 'https://x:1'], /only http:\/\//],
   [['-m', 'm', 'extra'], /Unexpected argument 'extra'/],
+  [['-m', 'm', '--cpus', ''], /--cpus: expected a CPU list like 1, 8-15 or 1,3, got ''/],
+  [['-m', 'm', '--cpus', 'a'], /--cpus: expected a CPU list/],
+  [['-m', 'm', '--cpus', '3-1'], /--cpus: expected a CPU list .* got '3-1'/],
+  [['-m', 'm', '--cpus', '1,'], /--cpus: expected a CPU list/],
+  [['-m', 'm', '--cpus', '0-4:0'], /--cpus: expected a CPU list/],
+  [['-m', 'm', '--cpus', '0x3'], /--cpus: expected a CPU list/],
 ];
 
 for (const [argv, message] of bad) {
@@ -90,4 +105,40 @@ test('the command exits 1 with a clear message when the server is unreachable', 
   await new Promise<void>((r) => probe.close(() => r()));
   assert.equal(await runBenchCommand(['-m', 'm', '-u', `http://127.0.0.1:${port}`], io), 1);
   assert.match(err, new RegExp(`UNAVAILABLE: cannot reach http://127\\.0\\.0\\.1:${port}`));
+});
+
+const linux = existsSync('/proc/self/status') && spawnSync('taskset', ['-V']).status === 0;
+
+/** Pins a child node process with pinClientTo and reports what every thread of it may run on afterwards. */
+function pinInChild(list: string, env: NodeJS.ProcessEnv = process.env) {
+  const module = new URL('../../src/bench/cpu-affinity.ts', import.meta.url).href;
+  const script = `import { pinClientTo } from '${module}';
+import { readdirSync, readFileSync } from 'node:fs';
+try { const applied = pinClientTo(${JSON.stringify(list)});
+  const threads = readdirSync('/proc/self/task').map((t) => /Cpus_allowed_list:\\s*(\\S+)/.exec(readFileSync('/proc/self/task/' + t + '/status', 'utf8'))[1]);
+  console.log(JSON.stringify({ applied, threads }));
+} catch (e) { console.log(JSON.stringify({ error: e.code + ': ' + e.message })); }`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', env, cwd: new URL('../..', import.meta.url) });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { applied?: string; threads?: string[]; error?: string };
+}
+
+test('pinClientTo pins every thread of the process (in a child process, so this one stays unpinned)', { skip: linux ? false : 'needs Linux taskset' }, () => {
+  const first = currentCpuList()!.split(/[,-]/)[0];
+  const r = pinInChild(first);
+  assert.equal(r.applied, first);
+  assert.ok(r.threads!.length > 1, 'node has worker threads');
+  assert.deepEqual(new Set(r.threads), new Set([first]));
+});
+
+test('pinClientTo: a CPU the machine lacks, and a missing taskset, are clear INVALID_ARGUMENT errors', { skip: linux ? false : 'needs Linux taskset' }, () => {
+  assert.match(pinInChild('4095').error!, /^INVALID_ARGUMENT: --cpus 4095: taskset could not pin the client: .*\(CPUs available: [\d,-]+\)$/);
+  assert.match(pinInChild('0', { ...process.env, PATH: '/nonexistent' }).error!, /^INVALID_ARGUMENT: --cpus 0: taskset not found/);
+});
+
+test('the command exits 2 when --cpus cannot be applied, before touching the server', { skip: linux ? false : 'needs Linux taskset' }, async () => {
+  let err = '';
+  const io = { out: () => {}, err: (s: string) => { err += s; }, isTty: false };
+  assert.equal(await runBenchCommand(['-m', 'm', '-u', 'http://127.0.0.1:1', '--cpus', '4095'], io), 2);
+  assert.match(err, /^autoglm bench: --cpus 4095: taskset could not pin the client/);
 });

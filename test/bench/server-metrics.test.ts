@@ -68,5 +68,7 @@ test('a run with --metrics-url reports the server\'s queue and compute time per 
   // The server counted about what the client did over the same windows (scrapes sit between windows).
   const s4 = report.steps[1];
   assert.ok(Math.abs(four.requests - s4.ok) <= s4.ok * 0.2 + 10, `server ${four.requests} vs client ${s4.ok}`);
-  assert.match(formatTable(report), /server queue ms +server compute ms/);
+  assert.match(formatTable(report), /mean ms +server queue ms +server input ms +server infer ms +server output ms +other ms/);
+  // other = what the client saw beyond the server's own queue + compute: never much below zero.
+  for (const s of report.steps) assert.ok(s.otherUs! > -0.2 * s.latency.meanUs, `other ${s.otherUs} µs`);
 });
