@@ -235,7 +235,9 @@ export class BatchingScheduler implements Scheduler {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAtUs = Infinity;
-      this.pump();
+      // Decide after the I/O already waiting (the loop polls after its timers): requests that arrived by the wake-up
+      // time join the batch instead of being read just after it left.
+      setImmediate(() => this.pump());
     }, Math.max(0, Math.ceil((atUs - now) / 1000)));
   }
 

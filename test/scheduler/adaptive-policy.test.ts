@@ -143,29 +143,37 @@ test('service-time model: a size re-measured at under half its mean starts its a
   assert.equal(m.predict(32), 11_000, 'then a plain average again');
 });
 
-test('cores shared with request handling: rows queued together wait (at most t(far end)) to fill the far end of the flat region', () => {
+test('cores shared with request handling: under load, queued rows wait for more while they keep arriving (at most t(far end))', () => {
   // Per-row cost falls until 128: the knee and the far end are 128 (twice the largest size seen, 64, is explored).
   const weightBound = (b: number) => 1500 + 170 * b;
-  const shared = new AdaptivePolicy({ maxBatchSize: 128, sharedCores: true });
-  const alone = new AdaptivePolicy({ maxBatchSize: 128 });
-  for (const p of [shared, alone]) {
+  const make = (sharedCores: boolean, gapUs: number, count: number) => {
+    const p = new AdaptivePolicy({ maxBatchSize: 128, sharedCores });
     for (let b = 1; b <= 128; b *= 2) p.observeBatch(b, weightBound(b));
-    for (let i = 0; i < 100; i++) p.observeArrival(1, i * 250); // 4 000 rows/s
-  }
-  const now = 25_000;
+    for (let i = 0; i < count; i++) p.observeArrival(1, i * gapUs);
+    return p;
+  };
+  const now = 250_000;
+  const full = state({ queuedRows: 128, backlogRows: 128, oldestArrivalUs: now - 30_000 });
   const q = state({ queuedRows: 64, backlogRows: 64, oldestArrivalUs: now - 20_000 });
+  // 4 000 rows/s until now, the last batch full: wait, at most t(128) and no longer than a few gaps after the last row.
+  const shared = make(true, 250, 1000);
+  assert.deepEqual(shared.decide(full, now), { dispatch: 128 });
   const d = shared.decide(q, now);
-  assert.ok('waitUntil' in d, JSON.stringify(d));
-  assert.ok(d.waitUntil > now && d.waitUntil <= now + weightBound(128), JSON.stringify(d));
-  // Cores of its own: what waits is its queueing, and a batch dispatched now overlaps the handling of the next rows.
-  assert.ok('dispatch' in alone.decide(q, now));
-  // One client at a time (each request sent when the last is answered) never waits; nor does a full batch, nor a
-  // batch whose deadline the wait would miss.
-  const single = new AdaptivePolicy({ maxBatchSize: 128, sharedCores: true });
-  for (let b = 1; b <= 128; b *= 2) single.observeBatch(b, weightBound(b));
-  for (let i = 0; i < 20; i++) single.observeArrival(1, i * 1700);
-  assert.deepEqual(single.decide(state({ queuedRows: 1, oldestArrivalUs: 34_000 }), 34_000), { dispatch: 1 });
-  assert.deepEqual(shared.decide(state({ queuedRows: 128, backlogRows: 128, oldestArrivalUs: now }), now), { dispatch: 128 });
+  assert.ok('waitUntil' in d && d.waitUntil > now && d.waitUntil <= now + weightBound(128), JSON.stringify(d));
+  assert.ok(d.waitUntil <= now + 4 * 250 * 1.1, 'a few mean gaps after the last arrival or answered batch');
+  // Rows stopped coming (all of a closed loop's clients queued): dispatch.
+  assert.ok('dispatch' in shared.decide(q, now + 5000));
+  // Not while a wait would miss a queued deadline.
+  shared.decide(full, now);
   const due = shared.decide({ ...q, earliestDeadlineUs: now + weightBound(128) }, now);
   assert.ok('dispatch' in due, JSON.stringify(due));
+  // Cores of its own: what waits is queueing, and a batch dispatched now overlaps the handling of the next rows.
+  const alone = make(false, 250, 1000);
+  alone.decide(full, now);
+  assert.ok('dispatch' in alone.decide(q, now));
+  // A quiet server (small batches) does not wait: its core would only idle; nor does a single client's lone row.
+  const quiet = make(true, 2500, 100);
+  assert.ok('dispatch' in quiet.decide(state({ queuedRows: 3, backlogRows: 3, oldestArrivalUs: 247_000 }), 250_000));
+  const single = make(true, 1700, 20);
+  assert.deepEqual(single.decide(state({ queuedRows: 1, oldestArrivalUs: 32_300 }), 32_300), { dispatch: 1 });
 });

@@ -27,6 +27,9 @@ const EXPLORE_EVERY = 16;
 /** Wait only when batches of the current size could serve less than 1/WAIT_THRESHOLD of the arrivals. */
 const WAIT_THRESHOLD = 1.5;
 
+/** Filling a batch (sharedCores) stops when no row came for this many mean inter-arrival gaps. */
+const FILL_GAPS = 4;
+
 /** Waits shorter than this (µs) are not worth a timer (setTimeout has 1 ms resolution). */
 const MIN_WAIT_US = 50;
 
@@ -57,6 +60,11 @@ export class AdaptivePolicy implements BatchPolicy {
   private waitCredit = 1;
   /** The wait in progress: rows queued when it began, and when it ends. */
   private pendingWait: { readonly rows: number; readonly untilUs: number } | undefined;
+  /** Rows of the last dispatch, the latest arrival or answered batch, when the current fill began (sharedCores). */
+  private lastDispatchRows = 0;
+  private lastEventUs = -Infinity;
+  private batchAnswered = false;
+  private fillStartUs: number | undefined;
 
   constructor(o: AdaptivePolicyOptions) {
     const preferred = (o.preferredBatchSizes ?? []).filter((s) => s >= 1 && s <= o.maxBatchSize);
@@ -79,13 +87,29 @@ export class AdaptivePolicy implements BatchPolicy {
   }
 
   decide(q: QueueState, nowUs: number): BatchDecision {
+    const d = this.choose(q, nowUs);
+    if ('dispatch' in d) {
+      this.lastDispatchRows = d.dispatch;
+      this.fillStartUs = undefined;
+    }
+    return d;
+  }
+
+  private choose(q: QueueState, nowUs: number): BatchDecision {
     this.learnFromWait(q.queuedRows, nowUs);
+    if (this.batchAnswered) {
+      // A closed loop's clients send again once answered: a wave of rows starts now.
+      this.batchAnswered = false;
+      this.lastEventUs = nowUs;
+    }
     const n = Math.min(q.queuedRows, this.maxBatch);
     // A backlog that fills the largest flat-region batches on every instance twice over is served in those: its wait
     // is queueing, which only throughput shortens, and fewer batches cost the server less per row than knee ones.
+    // On cores shared with request handling those batches are the aim at any load (fillWait).
     const region = this.times.flatRegion();
     const end = this.bound(region?.last);
-    const cap = Math.max(q.backlogRows >= 2 * end * Math.max(1, q.instances) ? end : this.bound(region?.first), q.headRows);
+    const large = this.sharedCores || q.backlogRows >= 2 * end * Math.max(1, q.instances);
+    const cap = Math.max(large ? end : this.bound(region?.first), q.headRows);
     if (n >= cap) {
       // Re-measure a larger size now and then: a noisy sample (a busy machine during warm-up) must not pin the
       // knee low forever, since sizes above the cap are otherwise never observed again.
@@ -95,7 +119,7 @@ export class AdaptivePolicy implements BatchPolicy {
     const lambda = this.rate.rate(nowUs);
     const tn = this.times.predict(n);
     if (lambda <= 0 || tn <= 0) return { dispatch: n };
-    if (this.sharedCores && n >= 2 && n < end) {
+    if (this.sharedCores) {
       const fill = this.fillWait(q, n, end, lambda, nowUs);
       if (fill !== undefined) return fill;
     }
@@ -128,27 +152,28 @@ export class AdaptivePolicy implements BatchPolicy {
 
   /**
    * On cores shared with request handling a batch computes only as fast as the handling leaves it the CPU, and every
-   * request read while it runs preempts it: compute and handling take turns whatever the policy does, so waiting
-   * for rows costs no throughput, while a larger batch costs fewer CPU-µs per row and is interrupted less (one core,
-   * MLP 1024→8192→1024, c=128: batches of 128 served 4.4–4.7k rows/s against 3.3–4.1k for the 64 that dispatching at
-   * once yields, and computed at in-process speed instead of 1.3–1.5× slower; bench/request-path.ts). So when rows
-   * are queued together (n ≥ 2: concurrent clients, not one at a time), wait to fill the far end of the flat region,
-   * at most t(end) — what the rows arriving now would wait behind a batch dispatched now anyway — and within the
-   * deadlines and bounds. The wait credit cuts waits that bring nothing (a closed loop fully queued).
+   * request read while it runs preempts it: under load, compute and handling take turns whatever the policy does, so
+   * waiting for rows costs no throughput, while a larger batch costs fewer CPU-µs per row and is interrupted less (one
+   * core, MLP 1024→8192→1024, c=128: batches of 128 served 4.4–4.7k rows/s against 3.3–4.1k for the 64 that
+   * dispatching at once yields; bench/request-path.ts). So under load (the last batch was at least a quarter of the far end
+   * of the flat region: a quiet server's core would only idle), queued rows (n ≥ 2: concurrent clients, not one at a
+   * time) wait for more while they keep arriving — until no row came for a few mean gaps since the last arrival or
+   * answered batch (a closed loop whose clients are all queued sends no more; one whose batch was just answered is
+   * about to send a wave), at most t(far end) in all, within the deadlines and bounds. The average rate alone would
+   * split such waves into small batches.
    */
   private fillWait(q: QueueState, n: number, end: number, lambda: number, nowUs: number): BatchDecision | undefined {
+    if (n < 2 || 4 * this.lastDispatchRows < end) return undefined;
     const tEnd = this.times.predict(end);
+    this.fillStartUs ??= nowUs;
     const until = Math.min(
-      nowUs + (end - n) / lambda,
-      nowUs + tEnd,
+      this.fillStartUs + tEnd,
+      this.lastEventUs + Math.min(FILL_GAPS / lambda, tEnd / FILL_GAPS),
       q.oldestArrivalUs + this.delayBoundUs,
       q.oldestArrivalUs + this.latencyTargetUs - tEnd,
       q.earliestDeadlineUs - tEnd,
     );
-    const waitUs = (until - nowUs) * this.waitCredit;
-    if (waitUs < MIN_WAIT_US || lambda * waitUs < 1) return undefined;
-    this.pendingWait = { rows: q.queuedRows, untilUs: nowUs + waitUs };
-    return { waitUntil: nowUs + waitUs };
+    return until - nowUs < MIN_WAIT_US ? undefined : { waitUntil: until };
   }
 
   private learnFromWait(queuedRows: number, nowUs: number): void {
@@ -165,10 +190,12 @@ export class AdaptivePolicy implements BatchPolicy {
 
   observeArrival(rows: number, nowUs: number): void {
     this.rate.observe(rows, nowUs);
+    this.lastEventUs = nowUs;
   }
 
   observeBatch(rows: number, computeUs: number): void {
     this.times.observe(rows, computeUs);
+    this.batchAnswered = true;
   }
 
   predictComputeUs(rows: number): number {
