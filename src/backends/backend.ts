@@ -1,4 +1,15 @@
-import type { ModelConfig, Tensor } from '../core/index.js';
+import { InferenceError, type ModelConfig, type Tensor } from '../core/index.js';
+
+/**
+ * The instance's worker died while running the batch (a crash, out of memory, the thread ended). The instance is
+ * replacing it; the batch did not run to completion and may be run again once (the scheduler does).
+ */
+export class InstanceDiedError extends InferenceError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
+    this.name = 'InstanceDiedError';
+  }
+}
 
 /** Everything a backend needs to create one instance of one model version. Frozen by the server. */
 export interface InstanceSpec {
@@ -45,6 +56,8 @@ export interface ExecuteResult {
  * - Input tensors are whole batches: when `max_batch_size > 0` dim 0 is the batch dimension, already concatenated.
  * - Rejects with an InferenceError (INTERNAL for backend failures, INVALID_ARGUMENT for inputs the runtime refuses).
  *   A rejection leaves the instance usable unless `unload` follows.
+ * - A worker that dies does not take the instance with it: the run rejects with InstanceDiedError and the instance
+ *   starts a new worker (later calls wait for it), within a bounded restart rate; past it, calls reject UNAVAILABLE.
  */
 export interface ModelInstance {
   readonly name: string;

@@ -24,6 +24,7 @@ export interface ModelMetrics {
   readonly rejectedQueueFull: CounterChild;
   readonly deadlineExceeded: CounterChild;
   readonly deadlineExceededRunning: CounterChild;
+  readonly batchRetries: CounterChild;
 }
 
 /**
@@ -58,6 +59,7 @@ export class InferenceMetrics {
       deadline: r.counter('autoglm_deadline_exceeded', 'Requests answered DEADLINE_EXCEEDED without running', mv),
       deadlineRunning: r.counter('autoglm_deadline_exceeded_running',
         'Requests answered DEADLINE_EXCEEDED at their deadline while their batch still ran (result dropped)', mv),
+      retries: r.counter('autoglm_batch_retries', 'Batches run again because their instance\'s worker died under them', mv),
     };
   }
 
@@ -83,6 +85,7 @@ export class InferenceMetrics {
       rejectedQueueFull: m.rejected.labels(model, version),
       deadlineExceeded: m.deadline.labels(model, version),
       deadlineExceededRunning: m.deadlineRunning.labels(model, version),
+      batchRetries: m.retries.labels(model, version),
     });
   }
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import {
   InferenceError, type InferenceRequest, type InferenceResponse, type Tensor, invalidArgument, toInferenceError,
 } from '../core/index.js';
-import type { ModelInstance } from '../backends/backend.js';
+import { type ExecuteResult, type ModelInstance, InstanceDiedError } from '../backends/backend.js';
 import type { SchedulerMetrics } from './scheduler-metrics.js';
 import type { Scheduler, SchedulerModel } from './scheduler.js';
 import { type BatchPolicy, isDispatch } from './batch-policy.js';
@@ -248,8 +248,18 @@ export class BatchingScheduler implements Scheduler {
     const deadlines = this.watchDeadlines(batch);
     try {
       const inputs = concatInputs(batch.map((e) => e.request), rows, slot.pool);
-      const t0 = this.clock();
-      const result = await slot.instance.execute(inputs, names);
+      let t0 = this.clock();
+      let result: ExecuteResult;
+      try {
+        result = await slot.instance.execute(inputs, names);
+      } catch (err) {
+        if (!(err instanceof InstanceDiedError)) throw err;
+        // The worker died under this batch and is being replaced: run the batch once more (it may not be what
+        // killed it), on the new worker. A second death fails the batch.
+        this.m?.batchRetries.inc();
+        t0 = this.clock();
+        result = await slot.instance.execute(inputs, names);
+      }
       const endUs = this.clock();
       this.o.policy.observeBatch(rows, endUs - t0);
       // One request (always so without a batch dimension): its outputs are the batch's, whatever their shape.

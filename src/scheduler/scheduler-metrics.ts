@@ -28,4 +28,6 @@ export interface SchedulerMetrics {
   /** Answered at their deadline while queued / while their batch ran. */
   readonly deadlineExceeded: Counter;
   readonly deadlineExceededRunning: Counter;
+  /** Batches run again after their instance's worker died under them. */
+  readonly batchRetries: Counter;
 }

@@ -131,18 +131,28 @@ test('unload during a run rejects it with UNAVAILABLE before the run ends; later
   }
 });
 
-test('an instance whose worker died refuses calls with UNAVAILABLE instead of hanging', async () => {
-  const m = tempModel('mlp', mlpModel(4, 4, 2).bytes);
+test('a worker that dies is replaced: the next calls wait for the new one and get right answers; a crash loop ends UNAVAILABLE', async () => {
+  const { bytes, reference } = mlpModel(4, 4, 2);
+  const m = tempModel('mlp', bytes);
   const inst = await backend.createInstance(m.spec());
-  try {
-    // Stand-in for a crash: the worker ends without the instance asking. (Only while idle: ending a worker inside
-    // session.run aborts the process, see OnnxInstance.shutDown.)
+  const x = seededFloats(4, 3, 1);
+  const run = () => inst.execute([{ name: 'input', datatype: 'FP32', shape: [1, 4], data: x }], ['output']);
+  // Stand-in for a crash: the worker ends without the instance asking. (Only while idle: ending a worker inside
+  // session.run aborts the process, see OnnxInstance.shutDown.)
+  const kill = async () => {
     const worker = (inst as unknown as { worker: Worker }).worker;
     await new Promise((resolve) => { worker.once('exit', resolve); void worker.terminate(); });
-    await assert.rejects(
-      inst.execute([{ name: 'input', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) }], ['output']),
-      isUnavailable(/worker of instance 'mlp_0_0' exited/),
-    );
+  };
+  try {
+    const want = reference(x, 1);
+    for (let death = 1; death <= 3; death++) {
+      await kill();
+      const got = (await run()).outputs[0].data as Float32Array;
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5, `after death ${death}`);
+    }
+    // A fourth death within the minute: no more restarts, and calls say why instead of hanging.
+    await kill();
+    await assert.rejects(run(), isUnavailable(/worker of instance 'mlp_0_0' exited.*not restarted: it died 4 times within 60 s/));
   } finally {
     await inst.unload();
     m.remove();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { InferenceError, type InferenceRequest, type ModelConfig, type Tensor } from '../../src/core/index.js';
 import { OnnxBackend } from '../../src/backends/onnx/onnx-backend.js';
-import type { ModelInstance } from '../../src/backends/backend.js';
+import { InstanceDiedError, type ModelInstance } from '../../src/backends/backend.js';
 import { createBatchScheduler } from '../../src/scheduler/create-scheduler.js';
 import { InferenceMetrics } from '../../src/metrics/inference-metrics.js';
 import { ONNX, writeOnnxModel } from '../../src/onnx-proto/index.js';
@@ -227,4 +227,29 @@ test('drain finishes what is queued and running, then refuses; preserve_ordering
   assert.deepEqual(done, Array.from({ length: 20 }, (_, i) => i));
   await Promise.all(ps);
   await assert.rejects(s.enqueue(req('mlp', 'input', 1, IN, 1)), (e: unknown) => e instanceof InferenceError && e.code === 'UNAVAILABLE');
+});
+
+test('a batch whose worker died under it runs once more on the replacement; a second death fails it', async () => {
+  // The real instance behind a stand-in for deaths mid-run (ending an ONNX worker inside session.run aborts the
+  // process, so the death is reported the way OnnxInstance reports it, then the real run happens).
+  let deaths = 0;
+  const dying: ModelInstance = {
+    name: 'mlp_dying',
+    execute: (inputs, names) => (deaths-- > 0 ? Promise.reject(new InstanceDiedError('worker exited (code 1)')) : mlp[0].execute(inputs, names)),
+    unload: async () => {},
+  };
+  const metrics = new InferenceMetrics();
+  const s = createBatchScheduler({ model: 'mlp', version: '1', config: mlpConfig, instances: [dying] }, { metrics: metrics.forModel('mlp', '1'), warmUp: false });
+  const r = req('mlp', 'input', 2, IN, 7);
+  deaths = 1;
+  const res = await s.enqueue(r);
+  const want = reference(r.inputs[0].data as Float32Array, 2);
+  const got = res.outputs[0].data as Float32Array;
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5);
+  deaths = 2;
+  await assert.rejects(s.enqueue(req('mlp', 'input', 1, IN, 8)), (e: unknown) => e instanceof InstanceDiedError);
+  const text = metrics.render();
+  assert.match(text, /autoglm_batch_retries\{model="mlp",version="1"\} 2/);
+  assert.match(text, /nv_inference_request_failure\{model="mlp",version="1",reason="BACKEND"\} 1/);
+  await s.drain();
 });

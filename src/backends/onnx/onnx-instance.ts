@@ -2,8 +2,11 @@
  * One ONNX model instance: an InferenceSession in its own worker thread, driven from the main thread.
  * The main thread only copies inputs into the instance's transfer buffer and wraps the outputs it gets back.
  *
- * Lifecycle: READY → (unload) UNLOADING, or READY → UNAVAILABLE when the worker dies on its own. A run in flight
- * is rejected with UNAVAILABLE in both cases, never left hanging. Timing: inputUs = packing here + building ORT
+ * Lifecycle: READY → (unload) UNLOADING. A worker that dies on its own (a crash, out of memory, the thread ended)
+ * takes only its run with it: that run rejects with InstanceDiedError, the instance goes RESTARTING while a new
+ * worker loads the session (calls meanwhile wait for it), then READY again; past MAX_RESTARTS deaths in
+ * RESTART_WINDOW_MS, or when the new worker cannot load, it stays UNAVAILABLE with the reason. A run in flight is
+ * never left hanging. Timing: inputUs = packing here + building ORT
  * tensors in the worker; inferUs = session.run; outputUs = readying outputs in the worker + wrapping them here.
  * The thread hop itself (~20 µs each way and back on an idle core) is in none of the three.
  *
@@ -14,7 +17,7 @@
 import type { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { type Tensor, InferenceError, internal, unavailable } from '../../core/index.js';
-import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
+import { type ExecuteResult, type InstanceSpec, type ModelInstance, InstanceDiedError } from '../backend.js';
 import { missingProviderReason } from './execution-providers.js';
 import { sessionPlanFor } from './session-options.js';
 import { startWorker } from '../../core/start-worker.js';
@@ -24,7 +27,37 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 /** How long unload waits for an idle worker to release its session before terminating it anyway. */
 const CLOSE_GRACE_MS = 2000;
 
-type State = 'READY' | 'UNLOADING' | 'UNAVAILABLE';
+/** A worker that dies more often than this within the window is not restarted again (a crash loop). */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+
+type State = 'READY' | 'RESTARTING' | 'UNLOADING' | 'UNAVAILABLE';
+
+type Ready = Extract<FromWorker, { kind: 'ready' }>;
+
+/** Starts a session worker and waits until it has loaded the model; rejects with why it could not. */
+async function loadWorker(spec: InstanceSpec, init: WorkerInit): Promise<{ worker: Worker; ready: Ready }> {
+  const worker = startWorker('./session-worker', import.meta.url, { workerData: init });
+  const first = await new Promise<FromWorker | Error>((resolve) => {
+    const onMessage = (msg: FromWorker): void => { cleanup(); resolve(msg); };
+    const onError = (err: Error): void => { cleanup(); resolve(err); };
+    const onExit = (code: number): void => { cleanup(); resolve(new Error(`worker exited (code ${code}) before loading`)); };
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+  if (first instanceof Error || first.kind !== 'ready') {
+    await worker.terminate();
+    const why = first instanceof Error ? first.message : first.kind === 'loadFailed' ? first.message : `unexpected '${first.kind}'`;
+    throw new Error(`cannot load ${spec.modelPath}: ${why}`);
+  }
+  return { worker, ready: first };
+}
 
 interface PendingRun {
   readonly id: number;
@@ -46,17 +79,29 @@ export class OnnxInstance implements ModelInstance {
   /** Id of the run the worker is inside (its caller may already be rejected); unload waits for it. */
   private busy: number | undefined;
   private exited = false;
+  private worker!: Worker;
+  private restarting: Promise<void> | undefined;
+  /** When the worker died, for the restart budget (ms, performance.now()). */
+  private deaths: number[] = [];
   private unloading: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   private closed: (() => void) | undefined;
 
-  private constructor(private readonly worker: Worker, spec: InstanceSpec, ready: Extract<FromWorker, { kind: 'ready' }>) {
+  private constructor(private readonly spec: InstanceSpec, private readonly init: WorkerInit, first: { worker: Worker; ready: Ready }) {
     this.name = spec.instanceName;
-    this.inputNames = ready.inputNames;
-    this.outputNames = ready.outputNames;
-    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
-    worker.on('error', (err) => this.fail(`worker of instance '${this.name}' crashed: ${err.message}`));
-    worker.on('exit', (code) => this.fail(`worker of instance '${this.name}' exited (code ${code})`));
+    this.inputNames = first.ready.inputNames;
+    this.outputNames = first.ready.outputNames;
+    this.adopt(first.worker);
+  }
+
+  /** Drives `worker` from now on; events of earlier (dead) workers are ignored. */
+  private adopt(worker: Worker): void {
+    this.worker = worker;
+    this.exited = false;
+    this.buffer = undefined;
+    worker.on('message', (msg: FromWorker) => { if (worker === this.worker) this.onMessage(msg); });
+    worker.on('error', (err) => { if (worker === this.worker) this.died(`worker of instance '${this.name}' crashed: ${err.message}`); });
+    worker.on('exit', (code) => { if (worker === this.worker) this.died(`worker of instance '${this.name}' exited (code ${code})`); });
   }
 
   /** Starts the worker and loads the session; rejects with why (bad option, missing provider, bad model file). */
@@ -71,29 +116,15 @@ export class OnnxInstance implements ModelInstance {
     const missing = missingProviderReason(plan.providers);
     if (missing !== undefined) throw unavailable(`${where}: ${missing}`);
     const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options };
-    const worker = startWorker('./session-worker', import.meta.url, { workerData: init });
-    const first = await new Promise<FromWorker | Error>((resolve) => {
-      const onMessage = (msg: FromWorker): void => { cleanup(); resolve(msg); };
-      const onError = (err: Error): void => { cleanup(); resolve(err); };
-      const onExit = (code: number): void => { cleanup(); resolve(new Error(`worker exited (code ${code}) before loading`)); };
-      const cleanup = (): void => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    });
-    if (first instanceof Error || first.kind !== 'ready') {
-      await worker.terminate();
-      const why = first instanceof Error ? first.message : first.kind === 'loadFailed' ? first.message : `unexpected '${first.kind}'`;
-      throw unavailable(`${where}: cannot load ${spec.modelPath}: ${why}`);
+    try {
+      return new OnnxInstance(spec, init, await loadWorker(spec, init));
+    } catch (err) {
+      throw unavailable(`${where}: ${(err as Error).message}`);
     }
-    return new OnnxInstance(worker, spec, first);
   }
 
   execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
+    if (this.state === 'RESTARTING') return this.restarting!.then(() => this.execute(inputs, outputNames));
     if (this.state !== 'READY') return Promise.reject(unavailable(`instance '${this.name}' is unavailable: ${this.reason}`));
     if (this.pending !== undefined) {
       return Promise.reject(internal(`instance '${this.name}': execute called while a run is in flight (one at a time)`));
@@ -161,19 +192,46 @@ export class OnnxInstance implements ModelInstance {
     });
   }
 
-  /** The worker is gone: reject the in-flight run (never leave it hanging) and refuse later ones. */
-  private fail(reason: string): void {
+  /**
+   * The worker is gone: reject the in-flight run (never leave it hanging), then start a new worker unless the
+   * instance is being unloaded or its worker keeps dying.
+   */
+  private died(reason: string): void {
     this.exited = true;
-    if (this.state === 'READY') {
-      this.state = 'UNAVAILABLE';
-      this.reason = reason;
-    }
     this.busy = undefined;
     this.idle?.();
     this.closed?.();
     const p = this.pending;
     this.pending = undefined;
-    p?.reject(unavailable(`instance '${this.name}': ${this.reason}`));
+    if (this.state !== 'READY') {
+      p?.reject(unavailable(`instance '${this.name}': ${this.state === 'UNLOADING' ? 'unloaded' : reason}`));
+      return;
+    }
+    const now = performance.now();
+    this.deaths = this.deaths.filter((t) => now - t < RESTART_WINDOW_MS);
+    this.deaths.push(now);
+    if (this.deaths.length > MAX_RESTARTS) {
+      this.state = 'UNAVAILABLE';
+      this.reason = `${reason}; not restarted: it died ${this.deaths.length} times within ${RESTART_WINDOW_MS / 1000} s`;
+      p?.reject(unavailable(`instance '${this.name}': ${this.reason}`));
+      return;
+    }
+    this.state = 'RESTARTING';
+    this.reason = reason;
+    p?.reject(new InstanceDiedError(`instance '${this.name}': ${reason}; a new worker is starting`));
+    this.restarting = loadWorker(this.spec, this.init).then(async (w) => {
+      if (this.state !== 'RESTARTING') {
+        await w.worker.terminate(); // unloaded meanwhile
+        return;
+      }
+      this.adopt(w.worker);
+      this.state = 'READY';
+      this.reason = '';
+    }, (err: Error) => {
+      if (this.state !== 'RESTARTING') return;
+      this.state = 'UNAVAILABLE';
+      this.reason = `${reason}; its replacement failed: ${err.message}`;
+    }).finally(() => { this.restarting = undefined; });
   }
 
   unload(): Promise<void> {
@@ -184,6 +242,7 @@ export class OnnxInstance implements ModelInstance {
   private async shutDown(): Promise<void> {
     this.state = 'UNLOADING';
     this.reason = 'unloaded';
+    await this.restarting; // a worker loading now is ended by its own continuation
     const p = this.pending;
     this.pending = undefined;
     p?.reject(unavailable(`instance '${this.name}' was unloaded`));
