@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   JsonParseError, MAX_JSON_DEPTH, NumericLeaves, parseJsonBytes,
 } from '../../src/frontends/http/json-body-parser.js';
+import { decodeJsonData } from '../../src/frontends/http/json-tensor.js';
 
 const utf8 = new TextEncoder();
 const parse = (text: string): unknown => parseJsonBytes(utf8.encode(text));
@@ -105,15 +106,17 @@ test('a `data` value of arrays of numbers comes back as NumericLeaves; anything 
   });
 });
 
-test('NumericLeaves own their storage: later parses do not change earlier results', () => {
-  const big = Array.from({ length: 70_000 }, (_, i) => i / 7); // past the scratch size kept between parses
-  const first = parse(`{"data":${JSON.stringify(big)}}`) as { data: NumericLeaves };
-  const second = parse('{"data":[9,9,9]}') as { data: NumericLeaves };
-  assert.deepStrictEqual(Array.from(first.data.values), big);
-  assert.equal(first.data.values.byteOffset, 0);
-  assert.equal(first.data.values.buffer.byteLength, 70_000 * 8);
-  assert.deepStrictEqual(Array.from(second.data.values), [9, 9, 9]);
-  assert.deepStrictEqual(Array.from(first.data.values), big);
+test('NumericLeaves of one document never overlap, even when the scratch grows between them; tensors made from them are their own', () => {
+  const big = Array.from({ length: 70_000 }, (_, i) => i / 7); // grows the scratch, and past the size kept between parses
+  const doc = parse(`{"a":{"data":[1.5,2.5]},"b":{"data":${JSON.stringify(big)}},"c":{"data":[[3],[4]]}}`) as Record<string, { data: NumericLeaves }>;
+  assert.deepStrictEqual(Array.from(doc.a.data.values), [1.5, 2.5]);
+  assert.deepStrictEqual(Array.from(doc.b.data.values), big);
+  assert.deepStrictEqual(Array.from(doc.c.data.values), [3, 4]);
+  const tensor = decodeJsonData('b', 'FP64', doc.b.data, big.length) as Float64Array;
+  const small = decodeJsonData('a', 'FP32', doc.a.data, 2) as Float32Array;
+  parse(`{"data":${JSON.stringify(big.map((v) => -v))}}`); // the next document reuses the scratch
+  assert.deepStrictEqual(Array.from(tensor), big);
+  assert.deepStrictEqual(Array.from(small), [1.5, 2.5]);
 });
 
 test('"__proto__" becomes an own property, as with JSON.parse, and the prototype stays Object.prototype', () => {

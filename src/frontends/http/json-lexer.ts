@@ -3,10 +3,14 @@
  * of numbers read straight into a Float64Array. Errors name what was wrong and at which byte.
  */
 
-/** The flattened leaves of a `data` value made of (possibly nested) arrays of numbers only. */
+/**
+ * The flattened leaves of a `data` value made of (possibly nested) arrays of numbers only. `values` is a view of the
+ * parser's scratch, valid until the next document is parsed: copy what is kept (the tensor's own storage is made
+ * from it at once, so no request allocates more than that one array for its numbers).
+ */
 export class NumericLeaves {
   constructor(
-    /** The numbers in document order; its own buffer, exactly as long as the leaf count. */
+    /** The numbers in document order, exactly as many as the leaves. */
     readonly values: Float64Array,
     /** The deepest array's nesting: 0 for a flat array, 1 for [[1], [2]]. */
     readonly depth: number,
@@ -40,12 +44,14 @@ const TWO_53 = 2 ** 53;
 
 // ignoreBOM: a U+FEFF inside a string is content, not a mark to drop.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-/** Reused for the leaves of every numeric `data`; each NumericLeaves gets a copy of its part. */
+/** The leaves of every numeric `data` of one document, one after another; reused by the next document. */
 let scratch = new Float64Array(1024);
-/** Past this many leaves scratch is dropped after use, so that one huge body does not pin its size. */
+let scratchUsed = 0;
+/** Past this many leaves scratch is dropped when the next document starts, so one huge body does not pin its size. */
 const SCRATCH_KEPT = 1 << 16;
 
-function releaseScratch(): void {
+function resetScratch(): void {
+  scratchUsed = 0;
   if (scratch.length > SCRATCH_KEPT) scratch = new Float64Array(1024);
 }
 
@@ -197,6 +203,7 @@ export class JsonLexer {
 
   constructor(protected readonly b: Uint8Array) {
     this.n = b.length;
+    resetScratch();
     // TextDecoder drops a leading byte order mark, so the text JSON.parse used to see had none.
     if (this.n >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) this.i = 3;
   }
@@ -238,6 +245,7 @@ export class JsonLexer {
     let i = this.i;
     let depth = 0;
     let deepest = 0;
+    const base = scratchUsed;
     let count = 0;
     scan: for (;;) {
       // At a value.
@@ -249,21 +257,21 @@ export class JsonLexer {
         i++;
         depth--;
       } else if (c === MINUS || isDigit(c)) {
-        if (count === scratch.length) {
-          const grown = new Float64Array(count * 2);
+        if (base + count === scratch.length) {
+          // Views handed out earlier in this document keep the old buffer, whose contents stay as they were.
+          const grown = new Float64Array(scratch.length * 2);
           grown.set(scratch);
           scratch = grown;
         }
-        scratch[count++] = scanNumber(b, i, n);
+        scratch[base + count++] = scanNumber(b, i, n);
         i = numberEnd;
       } else break;
       // After a value: ']' closes arrays, ',' leads to the next value.
       for (;;) {
         if (depth === 0) {
           this.i = i;
-          const leaves = new NumericLeaves(scratch.slice(0, count), deepest - 1);
-          releaseScratch();
-          return leaves;
+          scratchUsed = base + count;
+          return new NumericLeaves(scratch.subarray(base, base + count), deepest - 1);
         }
         i = skipWs(b, i, n);
         c = i < n ? b[i] : -1;
@@ -276,7 +284,6 @@ export class JsonLexer {
         depth--;
       }
     }
-    releaseScratch();
     return undefined;
   }
 

@@ -61,8 +61,8 @@ function checkCount(name: string, given: number, expected: number): void {
 
 /** Numbers already parsed into doubles: floats are converted in one pass, other types checked as JSON values. */
 function fromNumbers(name: string, dt: DataType, values: Float64Array): TensorData {
-  // The parser gave this array its own buffer, so it can be the tensor's storage.
-  if (dt === 'FP64') return values;
+  // `values` is the parser's scratch: each branch makes the tensor's own storage from it.
+  if (dt === 'FP64') return new Float64Array(values);
   if (dt !== 'FP32') return fromLeaves(name, dt, values);
   return new Float32Array(values);
 }
