@@ -156,8 +156,9 @@ function values(n: number): number[] {
     return Math.round((s / 2 ** 32 * 2 - 1) * 1e6) / 1e6;
   });
 }
-const jsonBody = (n: number): Uint8Array =>
-  utf8.encode(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, n], data: values(n) }] }));
+const jsonBody = (n: number, widen = false): Uint8Array => utf8.encode(JSON.stringify({
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, n], data: widen ? values(n).map(Math.fround) : values(n) }],
+}));
 const header = utf8.encode(JSON.stringify({
   inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 64], parameters: { binary_data_size: 256 } }],
   parameters: { binary_data_output: true },
@@ -169,6 +170,8 @@ binary.set(new Uint8Array(Float32Array.from(values(64)).buffer), header.length);
 interface Case { readonly label: string; readonly body: Uint8Array; readonly headerLength?: number }
 const cases: Case[] = [
   { label: 'JSON FP32 [1,512]', body: jsonBody(512) },
+  // Float32 values printed as doubles (17 digits), as numpy's tolist() + json.dumps send them.
+  { label: 'JSON FP32 [1,512], float32 as double', body: jsonBody(512, true) },
   { label: `binary, ${header.length} B header`, body: binary, headerLength: header.length },
   { label: 'JSON FP32 [1,64]', body: jsonBody(64) },
 ];

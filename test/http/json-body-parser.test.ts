@@ -303,3 +303,21 @@ test('on arbitrary near-JSON text the parser accepts and refuses exactly what JS
     assert.deepStrictEqual(plain(parse(text)), want, text);
   }), { numRuns: 5000 });
 });
+
+test('data arrays of long numbers (float32 printed as double) read exactly, flat or nested; anything else in them falls back', () => {
+  const f32 = Array.from({ length: 300 }, (_, i) => Math.fround(Math.sin(i + 1) * 0.9));
+  const flat = parse(`{"data":${JSON.stringify(f32)}}`) as { data: NumericLeaves };
+  assert.ok(flat.data instanceof NumericLeaves);
+  assert.deepStrictEqual(Array.from(flat.data.values), f32);
+  assert.equal(flat.data.depth, 0);
+  const rows = [f32.slice(0, 150), f32.slice(150)];
+  const nested = parse(`{"data":${JSON.stringify(rows)},"after":[1,2]}`) as { data: NumericLeaves; after: number[] };
+  assert.deepStrictEqual(Array.from(nested.data.values), f32);
+  assert.equal(nested.data.depth, 1);
+  assert.deepStrictEqual(nested.after, [1, 2]);
+  // A string or object among long numbers: the ordinary array, as JSON.parse gives it.
+  const text = `{"data":[0.12345678901234567,"x",{"a":[0.98765432109876543]}]}`;
+  assert.deepStrictEqual(parse(text), JSON.parse(text));
+  // Malformed: the ordinary parse's error, at the right byte.
+  assert.throws(() => parse('{"data":[0.12345678901234567,01]}'), (e: unknown) => e instanceof JsonParseError && e.offset === 30);
+});
