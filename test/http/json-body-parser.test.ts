@@ -11,7 +11,7 @@ const parse = (text: string): unknown => parseJsonBytes(utf8.encode(text));
 
 /** NumericLeaves as a plain record, for deep comparisons. */
 function plain(v: unknown): unknown {
-  if (v instanceof NumericLeaves) return { leaves: Array.from(v.values), depth: v.depth };
+  if (v instanceof NumericLeaves) return { leaves: Array.from(v.exact()), depth: v.depth };
   if (Array.isArray(v)) return v.map(plain);
   if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   return v;
@@ -81,7 +81,7 @@ test('numbers are the doubles JSON.parse gives, -0 included', () => {
     const want = JSON.parse(text) as number;
     assert.ok(Object.is(parse(text), want), `${text}: ${String(parse(text))} ≠ ${want}`);
     const leaves = parse(`{"data":[${text}]}`) as { data: NumericLeaves };
-    assert.ok(Object.is(leaves.data.values[0], want), `data [${text}]: ${leaves.data.values[0]} ≠ ${want}`);
+    assert.ok(Object.is(leaves.data.exact()[0], want), `data [${text}]: ${leaves.data.exact()[0]} ≠ ${want}`);
   }
 });
 
@@ -109,9 +109,9 @@ test('a `data` value of arrays of numbers comes back as NumericLeaves; anything 
 test('NumericLeaves of one document never overlap, even when the scratch grows between them; tensors made from them are their own', () => {
   const big = Array.from({ length: 70_000 }, (_, i) => i / 7); // grows the scratch, and past the size kept between parses
   const doc = parse(`{"a":{"data":[1.5,2.5]},"b":{"data":${JSON.stringify(big)}},"c":{"data":[[3],[4]]}}`) as Record<string, { data: NumericLeaves }>;
-  assert.deepStrictEqual(Array.from(doc.a.data.values), [1.5, 2.5]);
-  assert.deepStrictEqual(Array.from(doc.b.data.values), big);
-  assert.deepStrictEqual(Array.from(doc.c.data.values), [3, 4]);
+  assert.deepStrictEqual(Array.from(doc.a.data.exact()), [1.5, 2.5]);
+  assert.deepStrictEqual(Array.from(doc.b.data.exact()), big);
+  assert.deepStrictEqual(Array.from(doc.c.data.exact()), [3, 4]);
   const tensor = decodeJsonData('b', 'FP64', doc.b.data, big.length) as Float64Array;
   const small = decodeJsonData('a', 'FP32', doc.a.data, 2) as Float32Array;
   parse(`{"data":${JSON.stringify(big.map((v) => -v))}}`); // the next document reuses the scratch
@@ -260,7 +260,8 @@ test('number texts of any length and exponent give the double JSON.parse gives',
   fc.assert(fc.property(fc.array(numberText, { minLength: 1, maxLength: 6 }), (texts) => {
     const want = texts.map((t) => JSON.parse(t) as number);
     const got = parse(`{"data":[${texts.join(',')}]}`) as { data: NumericLeaves };
-    texts.forEach((t, i) => assert.ok(Object.is(got.data.values[i], want[i]), `${t}: ${got.data.values[i]} ≠ ${want[i]}`));
+    const exact = got.data.exact();
+    texts.forEach((t, i) => assert.ok(Object.is(exact[i], want[i]), `${t}: ${exact[i]} ≠ ${want[i]}`));
     texts.forEach((t, i) => assert.ok(Object.is(parse(t), want[i]), t));
   }), { numRuns: 2000 });
 });
@@ -308,11 +309,11 @@ test('data arrays of long numbers (float32 printed as double) read exactly, flat
   const f32 = Array.from({ length: 300 }, (_, i) => Math.fround(Math.sin(i + 1) * 0.9));
   const flat = parse(`{"data":${JSON.stringify(f32)}}`) as { data: NumericLeaves };
   assert.ok(flat.data instanceof NumericLeaves);
-  assert.deepStrictEqual(Array.from(flat.data.values), f32);
+  assert.deepStrictEqual(Array.from(flat.data.exact()), f32);
   assert.equal(flat.data.depth, 0);
   const rows = [f32.slice(0, 150), f32.slice(150)];
   const nested = parse(`{"data":${JSON.stringify(rows)},"after":[1,2]}`) as { data: NumericLeaves; after: number[] };
-  assert.deepStrictEqual(Array.from(nested.data.values), f32);
+  assert.deepStrictEqual(Array.from(nested.data.exact()), f32);
   assert.equal(nested.data.depth, 1);
   assert.deepStrictEqual(nested.after, [1, 2]);
   // A string or object among long numbers: the ordinary array, as JSON.parse gives it.
@@ -320,4 +321,25 @@ test('data arrays of long numbers (float32 printed as double) read exactly, flat
   assert.deepStrictEqual(parse(text), JSON.parse(text));
   // Malformed: the ordinary parse's error, at the right byte.
   assert.throws(() => parse('{"data":[0.12345678901234567,01]}'), (e: unknown) => e instanceof JsonParseError && e.offset === 30);
+});
+
+test('long numbers are approximated within 2^-51 while scanning; FP32 tensors from them equal Math.fround of JSON.parse, midpoints included', () => {
+  const check = (values: number[] | string) => {
+    const text = `{"data":${typeof values === 'string' ? values : JSON.stringify(values)}}`;
+    const leaves = (parse(text) as { data: NumericLeaves }).data;
+    const want = (JSON.parse(text) as { data: number[] }).data;
+    leaves.values.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= Math.abs(want[i]) * 2 ** -51, `${v} vs ${want[i]}`));
+    const f32 = decodeJsonData('x', 'FP32', leaves, want.length) as Float32Array;
+    f32.forEach((v, i) => assert.ok(Object.is(v, Math.fround(want[i])), `FP32 of ${want[i]}: ${v}`));
+    const f64 = decodeJsonData('x', 'FP64', (parse(text) as { data: NumericLeaves }).data, want.length) as Float64Array;
+    f64.forEach((v, i) => assert.ok(Object.is(v, want[i]), `FP64 of ${want[i]}: ${v}`));
+  };
+  check(Array.from({ length: 512 }, (_, i) => Math.fround(Math.cos(i) * 3.7)));
+  // 1 + 2^-24 (a float32 rounding midpoint) to 17 digits, beside ordinary values: the exact doubles decide.
+  check([0.7176500558853149, 1.0000000596046448, -2.5000001192092896, 123.45678901234567]);
+  // Near float32 midpoints, where the approximation and the exact double round to different float32s (found by search).
+  check('[66.08211135864257814, 16.186434745788573, 43.039640426635741]');
+  fc.assert(fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 40 }), (xs) => {
+    check(xs);
+  }), { numRuns: 300 });
 });

@@ -14,7 +14,26 @@ export class NumericLeaves {
     readonly values: Float64Array,
     /** The deepest array's nesting: 0 for a flat array, 1 for [[1], [2]]. */
     readonly depth: number,
+    /**
+     * Set when some values are approximations (within 2^-51 relative) of long numbers (17–19 digits: float32
+     * printed as double): where the array's text lies, for exact() (see approxLong).
+     */
+    readonly source?: { readonly bytes: Uint8Array; readonly start: number; readonly end: number },
   ) {}
+
+  /** The exact doubles JSON.parse gives for the array (its own buffer). */
+  exact(): Float64Array {
+    if (this.source === undefined) return new Float64Array(this.values);
+    const { bytes, start, end } = this.source;
+    const out = new Float64Array(this.values.length);
+    let k = 0;
+    const put = (v: unknown): void => {
+      if (Array.isArray(v)) for (const x of v) put(x);
+      else out[k++] = v as number;
+    };
+    put(JSON.parse(ascii(bytes, start, end)));
+    return out;
+  }
 }
 
 /** Why the bytes were refused: a grammar error, bytes inside a string that are not UTF-8, or nesting too deep. */
@@ -111,8 +130,53 @@ function unexpected(b: Uint8Array, at: number): never {
 
 /** Where the last scanNumber stopped. */
 let numberEnd = 0;
-/** Set when a number needed Number(text): more digits than the fast path takes (float32 data as double, 17 digits). */
+/** Set when a number needed Number(text): more digits or a larger exponent than approxLong takes. */
 let longNumbers = false;
+/** While a data array is scanned, long numbers are approximated (approxLong) and approxUsed says so. */
+let approximating = false;
+let approxUsed = false;
+
+/**
+ * A decimal of 16–19 significant digits with |exponent| ≤ 22, as (h·10^j + l)·10^e with h < 10^15 and l < 10^4:
+ * three roundings, so within 2^-51 of the exact value (and of the double JSON.parse gives). Enough to round to
+ * float32 exactly whenever the value is not within 2^-50 of a float32 midpoint (json-tensor.ts checks, and falls
+ * back to exact()). NaN when it does not fit. [start, end) is a number the grammar already accepted.
+ */
+function approxLong(b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  let h = 0, l = 0, lDigits = 0, significant = 0, e = 0, fraction = false;
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c === DOT) {
+      fraction = true;
+      continue;
+    }
+    const d = c - ZERO;
+    if (d >>> 0 > 9) break; // the exponent
+    if (fraction) e--;
+    if (significant === 0 && d === 0) continue; // leading zeros
+    if (significant < 15) h = h * 10 + d;
+    else if (significant < 19) {
+      l = l * 10 + d;
+      lDigits++;
+    } else return NaN;
+    significant++;
+  }
+  if (i < end) {
+    i++;
+    const expNegative = b[i] === MINUS;
+    if (expNegative || b[i] === PLUS) i++;
+    let x = 0;
+    for (; i < end; i++) if ((x = x * 10 + b[i] - ZERO) > 400) return NaN;
+    e += expNegative ? -x : x;
+  }
+  if (e < -22 || e > 22) return NaN;
+  const m = h * POW10[lDigits] + l;
+  const v = e < 0 ? m / POW10[-e] : m * POW10[e];
+  return negative ? -v : v;
+}
 
 /**
  * The number starting at `start` (a '-' or a digit), exactly as JSON.parse reads it; sets numberEnd. Here only the
@@ -191,6 +255,13 @@ function numberSlow(b: Uint8Array, start: number, n: number): number {
   if (m < TWO_53 && e >= -22 && e <= 22) {
     const v = e < 0 ? m / POW10[-e] : m * POW10[e];
     return negative ? -v : v;
+  }
+  if (approximating) {
+    const v = approxLong(b, start, i);
+    if (v === v) {
+      approxUsed = true;
+      return v;
+    }
   }
   longNumbers = true;
   return Number(ascii(b, start, i));
@@ -301,10 +372,16 @@ export class JsonLexer {
    * array's start, so that the ordinary parse builds JS arrays, or reports the error, exactly as it would have.
    */
   protected numericLeaves(): NumericLeaves | undefined {
-    const b = this.b;
-    const n = this.n;
-    let i = this.i;
     longNumbers = false;
+    approximating = true;
+    approxUsed = false;
+    const leaves = this.scanLeaves(this.b, this.n, this.i);
+    approximating = false;
+    return leaves;
+  }
+
+  private scanLeaves(b: Uint8Array, n: number, i: number): NumericLeaves | undefined {
+    const start = i;
     let depth = 0;
     let deepest = 0;
     const base = scratchUsed;
@@ -326,8 +403,8 @@ export class JsonLexer {
           scratch = grown;
         }
         scratch[base + count++] = scanNumber(b, i, n);
-        // Numbers of 17 digits (float32 values printed as doubles, as numpy's tolist() + json.dumps write them)
-        // each cost a string and Number() here: V8's JSON.parse reads them ~3x faster, so the array goes to it.
+        // A number past approxLong's reach (over 19 digits, an exponent past ±22) costs a string and Number() here:
+        // V8's JSON.parse reads such numbers ~3x faster, so the whole array goes to it.
         if (longNumbers) return this.numericLeavesByJsonParse(base);
         i = numberEnd;
       } else break;
@@ -336,7 +413,8 @@ export class JsonLexer {
         if (depth === 0) {
           this.i = i;
           scratchUsed = base + count;
-          return new NumericLeaves(scratch.subarray(base, base + count), deepest - 1);
+          const source = approxUsed ? { bytes: b, start, end: i } : undefined;
+          return new NumericLeaves(scratch.subarray(base, base + count), deepest - 1, source);
         }
         i = skipWs(b, i, n);
         c = i < n ? b[i] : -1;

@@ -47,12 +47,33 @@ export function decodeJsonData(name: string, dt: DataType, data: unknown, expect
   if (data instanceof NumericLeaves) {
     if (data.depth > MAX_DATA_DEPTH) throw nestedTooDeeply(name);
     checkCount(name, data.values.length, expected);
-    return fromNumbers(name, dt, data.values);
+    if (data.source === undefined) return fromNumbers(name, dt, data.values);
+    // Some values approximate long numbers: exact enough for float32 unless one lies at a rounding midpoint.
+    return (dt === 'FP32' ? roundedToFloat32(data.values) : undefined) ?? fromNumbers(name, dt, data.exact());
   }
   const leaves: unknown[] = [];
   flatten(data, leaves, name, 0);
   checkCount(name, leaves.length, expected);
   return fromLeaves(name, dt, leaves);
+}
+
+/** Relative error bound of NumericLeaves' approximations (2^-51), doubled. */
+const APPROX_MARGIN = 2 ** -50;
+
+/**
+ * Math.fround of the exact doubles, from approximations within 2^-51 of them: each value is float32's rounding of
+ * every double within APPROX_MARGIN of its approximation, or undefined when an interval straddles a float32 rounding
+ * boundary (then the exact doubles decide). Float32 values printed as doubles sit 2^-25 from any boundary.
+ */
+function roundedToFloat32(approx: Float64Array): Float32Array | undefined {
+  const out = new Float32Array(approx.length);
+  for (let i = 0; i < approx.length; i++) {
+    const v = approx[i];
+    const r = Math.fround(v);
+    if (Math.fround(v * (1 - APPROX_MARGIN)) !== r || Math.fround(v * (1 + APPROX_MARGIN)) !== r) return undefined;
+    out[i] = r;
+  }
+  return out;
 }
 
 function checkCount(name: string, given: number, expected: number): void {
