@@ -207,7 +207,17 @@ function scanNumber(b: Uint8Array, start: number, n: number): number {
     e = fracStart - i;
     if (e === 0) return numberSlow(b, start, n);
   }
-  if (m >= TWO_53 || e < -22 || (i < n && (b[i] | 0x20) === 0x65)) return numberSlow(b, start, n);
+  const exponent = i < n && (b[i] | 0x20) === 0x65;
+  if (m >= TWO_53 && approximating && !exponent) {
+    // Too many digits for the exact path; the grammar is checked: approximate in one more pass, not two.
+    const v = approxLong(b, start, i);
+    if (v === v) {
+      numberEnd = i;
+      approxUsed = true;
+      return v;
+    }
+  }
+  if (m >= TWO_53 || e < -22 || exponent) return numberSlow(b, start, n);
   numberEnd = i;
   const v = e < 0 ? m / POW10[-e] : m;
   return negative ? -v : v;
