@@ -102,7 +102,7 @@ export class ServiceTimeModel {
    * (assembly, messages, the event loop), which is what a backlog needs. Both are twice the best size when the
    * largest size seen is still the cheapest. Undefined when nothing was observed.
    */
-  flatRegion(tolerance = this.tolerance): { first: number; last: number } | undefined {
+  flatRegion(): { first: number; last: number } | undefined {
     const s = this.sizes;
     if (s.length === 0) return undefined;
     let best = s[0];
@@ -117,7 +117,7 @@ export class ServiceTimeModel {
     }
     let first = best, last = best;
     for (const b of s) {
-      if (this.mean[b] / b > bestCost * (1 + tolerance)) continue;
+      if (this.mean[b] / b > bestCost * (1 + this.tolerance)) continue;
       first = Math.min(first, b);
       last = Math.max(last, b);
     }

@@ -27,13 +27,6 @@ const EXPLORE_EVERY = 16;
 /** Wait only when batches of the current size could serve less than 1/WAIT_THRESHOLD of the arrivals. */
 const WAIT_THRESHOLD = 1.5;
 
-/**
- * On shared cores the flat region's far end takes sizes within this fraction of the best per-row compute: per-batch
- * costs that t(b) does not see (wake-ups, preemptions of the compute) favour the larger size, and a noisy mean at
- * one size should not move the target (one core, c=128: mean batches of 81–127 from one window to the next at 5 %).
- */
-const SHARED_CORES_TOLERANCE = 0.1;
-
 /** Filling a batch (sharedCores) stops when no row came for this many mean inter-arrival gaps. */
 const FILL_GAPS = 4;
 
@@ -85,11 +78,7 @@ export class AdaptivePolicy implements BatchPolicy {
 
   /** The batch size the policy will not exceed now (knee of the observed curve, bounded by the config). */
   cap(): number {
-    return this.bound(this.region()?.first);
-  }
-
-  private region(): { first: number; last: number } | undefined {
-    return this.times.flatRegion(this.sharedCores ? SHARED_CORES_TOLERANCE : undefined);
+    return this.bound(this.times.flatRegion()?.first);
   }
 
   /** A size from the curve (undefined: nothing observed yet), bounded by the config. */
@@ -117,7 +106,7 @@ export class AdaptivePolicy implements BatchPolicy {
     // A backlog that fills the largest flat-region batches on every instance twice over is served in those: its wait
     // is queueing, which only throughput shortens, and fewer batches cost the server less per row than knee ones.
     // On cores shared with request handling those batches are the aim at any load (fillWait).
-    const region = this.region();
+    const region = this.times.flatRegion();
     const end = this.bound(region?.last);
     const large = this.sharedCores || q.backlogRows >= 2 * end * Math.max(1, q.instances);
     const cap = Math.max(large ? end : this.bound(region?.first), q.headRows);
@@ -214,7 +203,7 @@ export class AdaptivePolicy implements BatchPolicy {
   }
 
   backlogBatchRows(): number {
-    return this.bound(this.region()?.last);
+    return this.bound(this.times.flatRegion()?.last);
   }
 
   /** Current estimates, for logs and docs. */
