@@ -16,7 +16,7 @@ export interface AdaptivePolicyOptions {
   readonly kneeTolerance?: number;
   /**
    * The instances compute on the cores that also run the server's request handling (every core is a compute core):
-   * then filling batches to the far end of the flat region pays even below a backlog (see decide).
+   * then filling batches to the far end of the flat region pays even below a backlog (see fillWait).
    */
   readonly sharedCores?: boolean;
 }
@@ -41,7 +41,9 @@ const MIN_WAIT_US = 50;
  *   wait for the smallest size k that can, but never longer than t(n) counted from the oldest request's arrival
  *   (what dispatching now would make the next arrivals wait anyway), never so long that a queued request's deadline
  *   or the latency target would be missed, and never past max_queue_delay_microseconds when configured;
- * - a backlog is served at the far end of the flat region instead of the knee (see decide).
+ * - a backlog is served at the far end of the flat region instead of the knee (see decide);
+ * - on cores shared with request handling, that far end is the aim at any load, and a busy server waits for rows
+ *   while they keep arriving (fillWait).
  */
 export class AdaptivePolicy implements BatchPolicy {
   readonly name = 'adaptive';
@@ -153,14 +155,14 @@ export class AdaptivePolicy implements BatchPolicy {
   /**
    * On cores shared with request handling a batch computes only as fast as the handling leaves it the CPU, and every
    * request read while it runs preempts it: under load, compute and handling take turns whatever the policy does, so
-   * waiting for rows costs no throughput, while a larger batch costs fewer CPU-µs per row and is interrupted less (one
-   * core, MLP 1024→8192→1024, c=128: batches of 128 served 4.4–4.7k rows/s against 3.3–4.1k for the 64 that
-   * dispatching at once yields; bench/request-path.ts). So under load (the last batch was at least a quarter of the far end
-   * of the flat region: a quiet server's core would only idle), queued rows (n ≥ 2: concurrent clients, not one at a
-   * time) wait for more while they keep arriving — until no row came for a few mean gaps since the last arrival or
-   * answered batch (a closed loop whose clients are all queued sends no more; one whose batch was just answered is
-   * about to send a wave), at most t(far end) in all, within the deadlines and bounds. The average rate alone would
-   * split such waves into small batches.
+   * waiting for rows costs no throughput, while a larger batch costs fewer CPU-µs per row and is interrupted less
+   * (one core, MLP 1024→8192→1024, c=128: batches of 128 served 4.4–4.7k rows/s against 3.3–4.1k for the 64 that
+   * dispatching at once yields; bench/request-path.ts). So under load (the last batch was at least a quarter of the
+   * far end of the flat region: a quiet server's core would only idle), queued rows (n ≥ 2: concurrent clients, not
+   * one at a time) wait for more while they keep arriving — until no row came for a few mean gaps since the last
+   * arrival or answered batch (a closed loop whose clients are all queued sends no more; one whose batch was just
+   * answered is about to send a wave), at most t(far end) in all, within the deadlines and bounds. The average rate
+   * alone would split such waves into small batches.
    */
   private fillWait(q: QueueState, n: number, end: number, lambda: number, nowUs: number): BatchDecision | undefined {
     if (n < 2 || 4 * this.lastDispatchRows < end) return undefined;
