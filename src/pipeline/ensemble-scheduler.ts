@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { InferenceError, toInferenceError, type InferenceRequest, type InferenceResponse, type Tensor } from '../core/index.js';
 import type { InferenceService } from '../server/service.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { SchedulerMetrics } from '../scheduler/scheduler-metrics.js';
+import { type SchedulerMetrics, failureReasonOf } from '../scheduler/scheduler-metrics.js';
 import type { EnsemblePlan, PlanStep } from './ensemble-plan.js';
 
 /** What the ensemble needs of the server: the front door every request uses. */
@@ -93,7 +93,7 @@ export class EnsembleScheduler implements Scheduler {
         return response;
       },
       (err: InferenceError) => {
-        m?.failure[failureReason(err.code)].inc();
+        m?.failure[failureReasonOf(err.code)].inc();
         this.settled();
         throw err;
       },
@@ -215,14 +215,6 @@ export class EnsembleScheduler implements Scheduler {
       for (const s of sel.steps) if (missing.get(s) === 0) start(s);
     });
   }
-}
-
-/** Triton's failure reasons, from the code of the step error that failed the request. */
-function failureReason(code: string): keyof EnsembleMetrics['failure'] {
-  if (code === 'CANCELLED') return 'CANCELED';
-  if (code === 'QUEUE_FULL' || code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED') return 'REJECTED';
-  if (code === 'INTERNAL') return 'BACKEND';
-  return 'OTHER';
 }
 
 function rename(t: Tensor, name: string): Tensor {

@@ -3,7 +3,7 @@ import {
   InferenceError, type InferenceRequest, type InferenceResponse, type Tensor, invalidArgument, toInferenceError,
 } from '../core/index.js';
 import { type ExecuteResult, type ModelInstance, InstanceDiedError } from '../backends/backend.js';
-import type { SchedulerMetrics } from './scheduler-metrics.js';
+import { type FailureReason, type SchedulerMetrics, failureReasonOf } from './scheduler-metrics.js';
 import type { Scheduler, SchedulerModel } from './scheduler.js';
 import { type BatchPolicy, isDispatch } from './batch-policy.js';
 import { RequestQueue } from './request-queue.js';
@@ -139,10 +139,7 @@ export class BatchingScheduler implements Scheduler {
         this.pump();
       });
     } catch (err) {
-      if (this.m) {
-        const code = err instanceof InferenceError ? err.code : 'INTERNAL';
-        this.m.failure[code === 'CANCELLED' ? 'CANCELED' : code === 'QUEUE_FULL' || code === 'UNAVAILABLE' ? 'REJECTED' : 'OTHER'].inc();
-      }
+      this.m?.failure[failureReasonOf(err instanceof InferenceError ? err.code : 'INTERNAL')].inc();
       return Promise.reject(err);
     }
   }
@@ -349,7 +346,7 @@ export class BatchingScheduler implements Scheduler {
     return asked.map((o) => computed[names.indexOf(o.name)]);
   }
 
-  private fail(e: Entry, error: unknown, reason: 'REJECTED' | 'CANCELED' | 'BACKEND'): void {
+  private fail(e: Entry, error: unknown, reason: FailureReason): void {
     if (e.settled) return;
     if (e.onAbort && e.request.signal) e.request.signal.removeEventListener('abort', e.onAbort);
     this.m?.failure[reason].inc();

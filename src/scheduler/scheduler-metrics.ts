@@ -2,13 +2,32 @@
  * What the batching scheduler records for one model version. src/metrics' ModelMetrics provides it under Triton's
  * names; the scheduler depends on this shape only (it imports nothing of src/metrics), and the server wires the two.
  */
+import type { ErrorCode } from '../core/index.js';
+
 export interface Counter { inc(by?: number): void }
+
+/** Triton's failure reasons (the `reason` label of nv_inference_request_failure). */
+export type FailureReason = 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
+
+/**
+ * The one map from an error's code to its failure reason, for every scheduler (batching, ensemble): refusals and
+ * missed deadlines are REJECTED, a client that went away CANCELED, an internal error BACKEND, bad input OTHER.
+ * A batch that a backend fails counts as BACKEND whatever its code (the batching scheduler says so itself).
+ */
+export function failureReasonOf(code: ErrorCode): FailureReason {
+  switch (code) {
+    case 'CANCELLED': return 'CANCELED';
+    case 'QUEUE_FULL': case 'UNAVAILABLE': case 'DEADLINE_EXCEEDED': return 'REJECTED';
+    case 'INTERNAL': return 'BACKEND';
+    default: return 'OTHER';
+  }
+}
 export interface Histogram { observe(value: number): void }
 
 export interface SchedulerMetrics {
   readonly success: Counter;
   /** By Triton's failure reason. */
-  readonly failure: Readonly<Record<'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER', Counter>>;
+  readonly failure: Readonly<Record<FailureReason, Counter>>;
   /** Rows along the batch dimension, as Triton counts inferences. */
   readonly inferenceCount: Counter;
   /** Model executions (batches). */
