@@ -82,7 +82,7 @@ export class InferenceServer implements InferenceService {
       schedulerContext: {
         service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version),
         metrics: this.metrics, batchingPolicy: options.batchingPolicy,
-        computeOnAllCores: cores >= availableParallelism(),
+        singleCore: availableParallelism() === 1,
       },
     });
   }

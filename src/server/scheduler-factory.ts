@@ -16,8 +16,12 @@ export interface SchedulerContext {
   readonly metrics?: InferenceMetrics;
   /** Overrides every model's batching policy (benchmarks' baselines); absent = each config's choice. */
   readonly batchingPolicy?: BatchingPolicyName;
-  /** CPU instances compute on every core the server has: no core is left to request handling alone. */
-  readonly computeOnAllCores?: boolean;
+  /**
+   * The server has one core: CPU instances compute on the core that also handles requests, so the two take turns
+   * (AdaptivePolicy's sharedCores). With two or more, a core the batch would use stays idle while the policy waits:
+   * on 2 cores the rule raised p50 at 90 % load from 14–32 ms to 66–400 ms (bench/batching-sweep.ts), so it is off.
+   */
+  readonly singleCore?: boolean;
 }
 
 /** Platforms whose models run on other models, with no instances of their own; they load after the others. */
@@ -41,6 +45,6 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
   return createBatchScheduler(model, {
     metrics: ctx.metrics?.forModel(model.model, model.version),
     policy: ctx.batchingPolicy,
-    sharedCores: onCpu && (ctx.computeOnAllCores ?? false),
+    sharedCores: onCpu && (ctx.singleCore ?? false),
   });
 }

@@ -152,11 +152,11 @@ test('cores shared with request handling: under load, queued rows wait for more 
     for (let i = 0; i < count; i++) p.observeArrival(1, i * gapUs);
     return p;
   };
-  const now = 250_000;
+  const now = 2_500_000;
   const full = state({ queuedRows: 128, backlogRows: 128, oldestArrivalUs: now - 30_000 });
   const q = state({ queuedRows: 64, backlogRows: 64, oldestArrivalUs: now - 20_000 });
   // 4 000 rows/s until now, the last batch full: wait, at most t(128) and no longer than a few gaps after the last row.
-  const shared = make(true, 250, 1000);
+  const shared = make(true, 250, 10_000);
   assert.deepEqual(shared.decide(full, now), { dispatch: 128 });
   const d = shared.decide(q, now);
   assert.ok('waitUntil' in d && d.waitUntil > now && d.waitUntil <= now + weightBound(128), JSON.stringify(d));
@@ -168,12 +168,12 @@ test('cores shared with request handling: under load, queued rows wait for more 
   const due = shared.decide({ ...q, earliestDeadlineUs: now + weightBound(128) }, now);
   assert.ok('dispatch' in due, JSON.stringify(due));
   // Cores of its own: what waits is queueing, and a batch dispatched now overlaps the handling of the next rows.
-  const alone = make(false, 250, 1000);
+  const alone = make(false, 250, 10_000);
   alone.decide(full, now);
   assert.ok('dispatch' in alone.decide(q, now));
   // Far from capacity (400 rows/s: batches of 128 would keep it 7 % busy) it does not wait; nor does a lone row.
-  const quiet = make(true, 2500, 100);
-  assert.ok('dispatch' in quiet.decide(state({ queuedRows: 3, backlogRows: 3, oldestArrivalUs: 247_000 }), 250_000));
+  const quiet = make(true, 2500, 1000);
+  assert.ok('dispatch' in quiet.decide(state({ queuedRows: 3, backlogRows: 3, oldestArrivalUs: 2_497_000 }), 2_500_000));
   const single = make(true, 1700, 20);
   assert.deepEqual(single.decide(state({ queuedRows: 1, oldestArrivalUs: 32_300 }), 32_300), { dispatch: 1 });
 });

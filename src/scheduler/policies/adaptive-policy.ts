@@ -15,8 +15,8 @@ export interface AdaptivePolicyOptions {
   /** Per-row costs within this fraction of the best count as "no better" when finding the knee. */
   readonly kneeTolerance?: number;
   /**
-   * The instances compute on the cores that also run the server's request handling (every core is a compute core):
-   * then filling batches to the far end of the flat region pays even below a backlog (see fillWait).
+   * The instances compute on the core that also runs the server's request handling (a one-core server): then
+   * filling batches to the far end of the flat region pays even below a backlog (see fillWait).
    */
   readonly sharedCores?: boolean;
 }
@@ -37,6 +37,13 @@ const FILL_GAPS = 4;
  */
 const FILL_LOAD = 0.6;
 
+/**
+ * The load FILL_LOAD is judged on is the arrival rate over this time constant, not λ's 50 ms: a closed loop arrives
+ * in waves a batch apart, and over 50 ms its rate swung between 0.14 and 0.6 of the far end's capacity while the
+ * server ran at ~0.7 (one core, c=128), so batches were sent at 22–79 rows.
+ */
+const LOAD_TAU_US = 500_000;
+
 /** Waits shorter than this (µs) are not worth a timer (setTimeout has 1 ms resolution). */
 const MIN_WAIT_US = 50;
 
@@ -56,6 +63,7 @@ export class AdaptivePolicy implements BatchPolicy {
   readonly name = 'adaptive';
   private readonly times: ServiceTimeModel;
   private readonly rate: ArrivalRate;
+  private readonly load: ArrivalRate;
   private readonly maxBatch: number;
   private readonly latencyTargetUs: number;
   private readonly delayBoundUs: number;
@@ -79,6 +87,7 @@ export class AdaptivePolicy implements BatchPolicy {
     this.maxBatch = preferred.length > 0 ? Math.max(...preferred) : o.maxBatchSize;
     this.times = new ServiceTimeModel(o.maxBatchSize, 0.2, o.kneeTolerance ?? 0.05);
     this.rate = new ArrivalRate(o.rateTauUs ?? 50_000);
+    this.load = new ArrivalRate(LOAD_TAU_US);
     this.latencyTargetUs = o.latencyTargetUs && o.latencyTargetUs > 0 ? o.latencyTargetUs : Infinity;
     this.delayBoundUs = o.maxQueueDelayUs && o.maxQueueDelayUs > 0 ? o.maxQueueDelayUs : Infinity;
     this.sharedCores = o.sharedCores ?? false;
@@ -168,7 +177,7 @@ export class AdaptivePolicy implements BatchPolicy {
    */
   private fillWait(q: QueueState, n: number, end: number, lambda: number, nowUs: number): BatchDecision | undefined {
     const tEnd = this.times.predict(end);
-    if (n < 2 || (lambda * tEnd) / end / Math.max(1, q.instances) < FILL_LOAD) return undefined;
+    if (n < 2 || (this.load.rate(nowUs) * tEnd) / end / Math.max(1, q.instances) < FILL_LOAD) return undefined;
     this.fillStartUs ??= nowUs;
     const until = Math.min(
       this.fillStartUs + tEnd,
@@ -194,6 +203,7 @@ export class AdaptivePolicy implements BatchPolicy {
 
   observeArrival(rows: number, nowUs: number): void {
     this.rate.observe(rows, nowUs);
+    this.load.observe(rows, nowUs);
     this.lastEventUs = nowUs;
   }
 
