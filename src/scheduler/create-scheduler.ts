@@ -28,7 +28,7 @@ export interface CreateSchedulerOptions {
   readonly maxQueueSize?: number;
   /** Run warm-up batches at load (default true). */
   readonly warmUp?: boolean;
-  /** The model's instances compute on every core the server has, request handling's included (AdaptivePolicy). */
+  /** A one-core server: the model computes on the core that handles requests (AdaptivePolicy sharedCores). */
   readonly sharedCores?: boolean;
 }
 
