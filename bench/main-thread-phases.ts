@@ -37,7 +37,7 @@ import { parseArgs, promisify } from 'node:util';
 import { writeOnnxModel, ONNX, f32Raw, type OnnxNodeSpec, type OnnxTensorValue } from '../src/onnx-proto/index.js';
 import { mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
 import { pbtxt } from './batching-common.js';
-import { pinServersTo } from './baselines/processes.js';
+import { pinServersTo, requireCommands } from './baselines/processes.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
 const { values: a } = parseArgs({ options: {
@@ -265,6 +265,7 @@ function print(r: Awaited<ReturnType<typeof measure>>): void {
 }
 
 async function main(): Promise<number> {
+  requireCommands({ wrk: 'wrk', taskset: 'util-linux' });
   const [serverCpus, clientCpus] = a.cpus!.split(':');
   if (!serverCpus || !clientCpus) throw new Error('usage: --cpus SERVER_LIST:CLIENT_LIST (e.g. 0:1)');
   const seconds = Math.max(1, Math.round(Number(a['window-ms']) / 1000));

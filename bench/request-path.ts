@@ -37,7 +37,7 @@ import { scrapeCounters, splitBetween, type ServerCounters, type ServerSplit } f
 import { mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
 import { median, pbtxt } from './batching-common.js';
 import { processCpu } from './baselines/cpu-time.js';
-import { pinServersTo, spawnAutoglmServe, spawnNaiveServer, type ServerProcess } from './baselines/processes.js';
+import { pinServersTo, requireCommands, spawnAutoglmServe, spawnNaiveServer, type ServerProcess } from './baselines/processes.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
 const { values: a } = parseArgs({ options: {
@@ -200,6 +200,7 @@ interface BinaryPair {
 }
 
 async function main(): Promise<number> {
+  requireCommands({ wrk: 'wrk', taskset: 'util-linux' });
   const pairs = Number(a.pairs);
   const seconds = Math.max(1, Math.round(Number(a['window-ms']) / 1000));
   const [serverCpus, clientCpus] = a.cpus!.split(':');

@@ -82,3 +82,13 @@ export function spawnAutoglmServe(repository: string, extra: string[] = [], opts
       }
     }, 60_000, !opts.fromDist);
 }
+
+/** Throws, naming the Debian package, when a command a benchmark runs is not installed (e.g. wrk, taskset). */
+export function requireCommands(commands: Readonly<Record<string, string>>): void {
+  for (const [cmd, pkg] of Object.entries(commands)) {
+    const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new Error(`${cmd} is not installed: apt-get install ${pkg}`);
+    }
+  }
+}
