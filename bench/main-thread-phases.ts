@@ -27,17 +27,17 @@
  *   flock /tmp/bench.lock node --import tsx bench/main-thread-phases.ts [--shapes json,binary,c1] [--window-ms 6000]
  *       [--cpus 0:1] [--dist dist] [--json FILE] [--interval-us 500] [--keep DIR (the main-thread profiles)]
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
-import { writeOnnxModel, ONNX, f32Raw, type OnnxNodeSpec, type OnnxTensorValue } from '../src/onnx-proto/index.js';
-import { mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
+import { parseArgs } from 'node:util';
+import { mlpLayersModel, mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
 import { pbtxt } from './batching-common.js';
 import { pinServersTo, requireCommands } from './baselines/processes.js';
+import { cpuCount, wrk, wrkScript } from './baselines/wrk.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
 const { values: a } = parseArgs({ options: {
@@ -121,47 +121,7 @@ function breakdown(p: CpuProfile, t0Us: number, t1Us: number, ourPrefix: string)
   return { phases, idleMs, busyMs, samples, top: [...fns.values()].sort((x, y) => y.ms - x.ms).slice(0, 8) };
 }
 
-/** y = relu(relu(x·W1 + b1)·W2 + b2)·W3 + b3: the MLP 512→1024→1024→10 of request-path figure 1 (as there). */
-function mlp3Model(dims: number[]): Uint8Array {
-  const nodes: OnnxNodeSpec[] = [];
-  const initializers: OnnxTensorValue[] = [];
-  for (let l = 0; l < dims.length - 1; l++) {
-    const x = l === 0 ? 'input' : `r${l - 1}`;
-    const y = l === dims.length - 2 ? 'output' : `h${l}`;
-    nodes.push({ op: 'Gemm', inputs: [x, `W${l}`, `B${l}`], outputs: [y] });
-    if (y !== 'output') nodes.push({ op: 'Relu', inputs: [y], outputs: [`r${l}`] });
-    initializers.push({ name: `W${l}`, elemType: ONNX.FLOAT, dims: [dims[l], dims[l + 1]], raw: f32Raw(seededFloats(dims[l] * dims[l + 1], 10 + 2 * l, 1 / Math.sqrt(dims[l]))) });
-    initializers.push({ name: `B${l}`, elemType: ONNX.FLOAT, dims: [dims[l + 1]], raw: f32Raw(seededFloats(dims[l + 1], 11 + 2 * l)) });
-  }
-  return writeOnnxModel({
-    name: 'mlp3', nodes, initializers,
-    inputs: [{ name: 'input', elemType: ONNX.FLOAT, dims: ['batch', dims[0]] }],
-    outputs: [{ name: 'output', elemType: ONNX.FLOAT, dims: ['batch', dims[dims.length - 1]] }],
-  });
-}
 
-const run = promisify(execFile);
-/** wrk for `seconds` on the client CPUs (as request-path.ts runs it): requests, req/s, non-2xx + socket errors. */
-async function wrk(cpus: string, threads: number, url: string, script: string, conns: number, seconds: number) {
-  const { stdout } = await run('taskset', ['-c', cpus, 'wrk', '-t', String(Math.min(threads, conns)), '-c', String(conns), '-d', `${seconds}s`,
-    '--timeout', '10s', '-s', script, url], { maxBuffer: 1 << 20 });
-  const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? NaN);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = (num(/Non-2xx or 3xx responses: (\d+)/) || 0) + (socket ? socket.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  const r = { requests: num(/(\d+) requests in/), rps: num(/Requests\/sec:\s+([\d.]+)/), errors };
-  if (!(r.rps > 0)) throw new Error(`wrk: no Requests/sec in its output:\n${stdout}`);
-  return r;
-}
-
-/** A wrk script posting `body` (read in binary mode) with the given headers. */
-function wrkScript(dir: string, name: string, body: Buffer, headers: Record<string, string | number>): string {
-  writeFileSync(join(dir, `${name}.body`), body);
-  writeFileSync(join(dir, `${name}.lua`), [`local f = assert(io.open("${join(dir, `${name}.body`)}", "rb"))`, 'wrk.body = f:read("*a")', 'f:close()',
-    'wrk.method = "POST"', ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)].join('\n') + '\n');
-  return join(dir, `${name}.lua`);
-}
-
-const cpuCount = (list: string) => list.split(',').reduce((n, part) => { const [lo, hi] = part.split('-').map(Number); return n + (hi === undefined ? 1 : hi - lo + 1); }, 0);
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -276,7 +236,7 @@ async function main(): Promise<number> {
   pinServersTo(serverCpus, clientCpus); // this process onto the client CPUs
   const dir = mkdtempSync(join(tmpdir(), 'autoglm-phases-'));
   try {
-    writeModel(join(dir, 'repo-mlp3'), 'mlp3', mlp3Model([512, 1024, 1024, 10]), { config: pbtxt('mlp3', 64, 512, 10) });
+    writeModel(join(dir, 'repo-mlp3'), 'mlp3', mlpLayersModel([512, 1024, 1024, 10]), { config: pbtxt('mlp3', 64, 512, 10) });
     writeModel(join(dir, 'repo-big'), 'big', mlpModel(1024, 8192, 1024, 1).bytes, { config: pbtxt('big', 128, 1024, 1024) });
     const jsonBody = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 512], data: Array.from(seededFloats(512, 1001, 1)) }] }));
     const xb = seededFloats(1024, 1002, 1);

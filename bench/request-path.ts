@@ -26,18 +26,17 @@
  * wrk's durations are whole seconds: --window-ms is rounded to seconds (at least 1). The in-process window of figure 2
  * is split among its batch sizes (32, 64, 128 and the server's mean batch). --only is repeatable or comma-separated.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { writeOnnxModel, ONNX, f32Raw, type OnnxNodeSpec, type OnnxTensorValue } from '../src/onnx-proto/index.js';
+import { parseArgs } from 'node:util';
 import { scrapeCounters, splitBetween, type ServerCounters, type ServerSplit } from '../src/bench/server-metrics.js';
-import { mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
+import { mlpLayersModel, mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
 import { median, pbtxt } from './batching-common.js';
-import { processCpu } from './baselines/cpu-time.js';
 import { pinServersTo, requireCommands, spawnAutoglmServe, spawnNaiveServer, type ServerProcess } from './baselines/processes.js';
+import { cpuCount, wrk, wrkScript, type WrkResult } from './baselines/wrk.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
 const { values: a } = parseArgs({ options: {
@@ -105,49 +104,7 @@ class InProcess {
   }
 }
 
-// ---- wrk ----
-const run = promisify(execFile);
-interface WrkResult { rps: number; requests: number; p50Us: number; p99Us: number; errors: number; mainUs: number; otherUs: number }
-const usOf = (v: string, unit: string) => Number(v) * ({ us: 1, ms: 1e3, s: 1e6, m: 6e7 } as Record<string, number>)[unit];
-
-/** wrk for `seconds` under taskset on the client CPUs; CPU per request of process `pid` over the run. */
-async function wrk(clientCpus: string, threads: number, url: string, script: string, conns: number, seconds: number, pid?: number): Promise<WrkResult> {
-  const c0 = pid ? processCpu(pid) : undefined;
-  const { stdout } = await run('taskset', ['-c', clientCpus, 'wrk', '-t', String(Math.min(threads, conns)), '-c', String(conns), '-d', `${seconds}s`,
-    '--timeout', '10s', '--latency', '-s', script, url], { maxBuffer: 1 << 20 });
-  const c1 = pid ? processCpu(pid) : undefined;
-  const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? NaN);
-  const pct = (p: string) => { const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(stdout); return m ? usOf(m[1], m[2]) : NaN; };
-  const requests = num(/(\d+) requests in/);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
-  const r: WrkResult = {
-    rps: num(/Requests\/sec:\s+([\d.]+)/), requests, p50Us: pct('50'), p99Us: pct('99'),
-    errors: errors + (socket ? socket.slice(1).reduce((s, x) => s + Number(x), 0) : 0),
-    mainUs: c0 && c1 ? ((c1.mainSec - c0.mainSec) * 1e6) / requests : NaN,
-    otherUs: c0 && c1 ? ((c1.otherSec - c0.otherSec) * 1e6) / requests : NaN,
-  };
-  if (!(r.rps > 0)) throw new Error(`wrk: no Requests/sec in its output:\n${stdout}`);
-  if (r.errors > 0) console.log(`  !! ${r.errors} non-2xx answers or socket errors against ${url}`);
-  return r;
-}
-
-/** A wrk script posting the bytes of `bodyFile` (read in binary mode) with the given headers. */
-function wrkScript(dir: string, name: string, body: Buffer, headers: Record<string, string | number>): string {
-  const bodyFile = join(dir, `${name}.body`);
-  writeFileSync(bodyFile, body);
-  const lua = [`local f = assert(io.open("${bodyFile}", "rb"))`, 'wrk.body = f:read("*a")', 'f:close()', 'wrk.method = "POST"',
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)].join('\n');
-  writeFileSync(join(dir, `${name}.lua`), lua + '\n');
-  return join(dir, `${name}.lua`);
-}
-
 // ---- helpers ----
-const cpuCount = (list: string) => list.split(',').reduce((n, part) => {
-  const [lo, hi] = part.split('-').map(Number);
-  if (!Number.isInteger(lo) || (hi !== undefined && !(hi >= lo))) throw new Error(`bad CPU list '${list}'`);
-  return n + (hi === undefined ? 1 : hi - lo + 1);
-}, 0);
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as AddressInfo; s.close(() => resolve(port)); });
 });
@@ -175,24 +132,6 @@ function check(what: string, got: Float32Array, want: Float32Array): void {
   console.log(`answer check ${what}: ${got.length} values within 1e-3 × max|y| of session.run`);
 }
 
-/** y = relu(relu(x·W1 + b1)·W2 + b2)·W3 + b3: the MLP 512→1024→1024→10 of figure 1. */
-function mlp3Model(dims: number[]): Uint8Array {
-  const nodes: OnnxNodeSpec[] = [];
-  const initializers: OnnxTensorValue[] = [];
-  for (let l = 0; l < dims.length - 1; l++) {
-    const x = l === 0 ? 'input' : `r${l - 1}`;
-    const y = l === dims.length - 2 ? 'output' : `h${l}`;
-    nodes.push({ op: 'Gemm', inputs: [x, `W${l}`, `B${l}`], outputs: [y] });
-    if (y !== 'output') nodes.push({ op: 'Relu', inputs: [y], outputs: [`r${l}`] });
-    initializers.push({ name: `W${l}`, elemType: ONNX.FLOAT, dims: [dims[l], dims[l + 1]], raw: f32Raw(seededFloats(dims[l] * dims[l + 1], 10 + 2 * l, 1 / Math.sqrt(dims[l]))) });
-    initializers.push({ name: `B${l}`, elemType: ONNX.FLOAT, dims: [dims[l + 1]], raw: f32Raw(seededFloats(dims[l + 1], 11 + 2 * l)) });
-  }
-  return writeOnnxModel({
-    name: 'mlp3', nodes, initializers,
-    inputs: [{ name: 'input', elemType: ONNX.FLOAT, dims: ['batch', dims[0]] }],
-    outputs: [{ name: 'output', elemType: ONNX.FLOAT, dims: ['batch', dims[dims.length - 1]] }],
-  });
-}
 
 // ---- the benchmark ----
 interface BinaryPair {
@@ -215,7 +154,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'autoglm-request-path-'));
   const repo = join(dir, 'repo');
-  const mlp3 = mlp3Model([512, 1024, 1024, 10]);
+  const mlp3 = mlpLayersModel([512, 1024, 1024, 10]);
   const big = mlpModel(1024, 8192, 1024, 1).bytes;
   writeModel(repo, 'mlp3', mlp3, { config: pbtxt('mlp3', 64, 512, 10) });
   writeModel(repo, 'big', big, { config: pbtxt('big', 128, 1024, 1024) });
