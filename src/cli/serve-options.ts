@@ -42,6 +42,9 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --max-request-body-bytes N      largest request body (default 67108864); larger → 413
   --max-tensor-elements N         largest element count of one tensor (default 67108864); larger → 413
   --max-tensor-rank N             largest number of dimensions of one tensor (default 16); larger → 400
+  --max-inflight-requests N       infer requests in progress in the server at once (default 16384); more → 503
+  --max-inflight-bytes N          request body bytes held at once per HTTP frontend (default 1073741824); more → 503
+  --max-connections N             open client connections per HTTP frontend (default 8192); more are closed
   --allow-metrics[=BOOL]          serve Prometheus metrics (default true)
   --metrics-port N                metrics port, GET /metrics (default 8002; 0 = any free port)
   --metrics-address ADDR          address for metrics (default: the --http-address)
@@ -90,6 +93,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'max-request-body-bytes': { type: 'string' },
         'max-tensor-elements': { type: 'string' },
         'max-tensor-rank': { type: 'string' },
+        'max-inflight-requests': { type: 'string' },
+        'max-inflight-bytes': { type: 'string' },
+        'max-connections': { type: 'string' },
         'allow-metrics': { type: 'string' },
         'metrics-port': { type: 'string' },
         'metrics-address': { type: 'string' },
@@ -113,6 +119,12 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
   if (body !== undefined) limits.maxBodyBytes = body;
   if (elements !== undefined) limits.maxTensorElements = elements;
   if (rank !== undefined) limits.maxRank = rank;
+  const inflight = int('max-inflight-requests', values['max-inflight-requests'], 1);
+  const inflightBytes = int('max-inflight-bytes', values['max-inflight-bytes'], 1);
+  const connections = int('max-connections', values['max-connections'], 1);
+  if (inflight !== undefined) limits.maxInflightRequests = inflight;
+  if (inflightBytes !== undefined) limits.maxInflightBytes = inflightBytes;
+  if (connections !== undefined) limits.maxConnections = connections;
   const policy = values['batching-policy'];
   if (policy !== undefined && !BATCHING_POLICIES.includes(policy as BatchingPolicyName)) {
     throw new UsageError(`--batching-policy is one of ${BATCHING_POLICIES.join(', ')}, got '${policy}'`);

@@ -32,7 +32,12 @@ export class InferenceError extends Error {
   readonly retryAfterSec: number | undefined;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSec?: number }) {
+    // Only INTERNAL errors (bugs, backend failures) carry a stack: the rest are answers to clients, and capturing a
+    // stack cost ~4 µs of a ~50 µs refusal under overload (bench/overload.ts, profiled).
+    const stackLimit = Error.stackTraceLimit;
+    if (code !== 'INTERNAL') Error.stackTraceLimit = 0;
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = stackLimit;
     this.name = 'InferenceError';
     this.code = code;
     this.retryAfterSec = options?.retryAfterSec;

@@ -27,6 +27,16 @@ export interface ModelMetrics {
   readonly batchRetries: CounterChild;
 }
 
+/** A model version's latency-SLO series (models that declare latency_target_us). */
+export interface SloMetrics {
+  readonly targetUs: GaugeChild;
+  readonly observedP99Us: GaugeChild;
+  /** How many of the lowest priority levels are shed. */
+  readonly sheddingLevels: GaugeChild;
+  /** Requests refused by shedding, per level (index 0 = priority 1). */
+  readonly shed: readonly CounterChild[];
+}
+
 /**
  * The server's metrics: Triton's names (nv_inference_*, labels model and version) where Triton has one, and
  * autoglm_* for histograms and scheduler events Triton does not export. One instance per server.
@@ -60,6 +70,11 @@ export class InferenceMetrics {
       deadlineRunning: r.counter('autoglm_deadline_exceeded_running',
         'Requests answered DEADLINE_EXCEEDED at their deadline while their batch still ran (result dropped)', mv),
       retries: r.counter('autoglm_batch_retries', 'Batches run again because their instance\'s worker died under them', mv),
+      sloTarget: r.gauge('autoglm_slo_target_us', 'The model\'s latency target (latency_target_us), microseconds', mv),
+      sloObserved: r.gauge('autoglm_slo_observed_p99_us',
+        'p99 of the model\'s answers at the latest SLO evaluation, from when the frontend received each request, microseconds', mv),
+      sloShedding: r.gauge('autoglm_slo_shedding_levels', 'How many of the lowest priority levels the model sheds now (0 = none)', mv),
+      sloShed: r.counter('autoglm_slo_shed_requests', 'Requests refused because their priority level was being shed', [...mv, 'priority']),
     };
   }
 
@@ -89,10 +104,22 @@ export class InferenceMetrics {
     });
   }
 
+  /** Creates a model version's SLO series. Call at load time, for models with a latency target. */
+  forSlo(model: string, version: string, levels: number): SloMetrics {
+    const m = this.m;
+    return Object.freeze({
+      targetUs: m.sloTarget.labels(model, version),
+      observedP99Us: m.sloObserved.labels(model, version),
+      sheddingLevels: m.sloShedding.labels(model, version),
+      shed: Object.freeze(Array.from({ length: levels }, (_, l) => m.sloShed.labels(model, version, String(l + 1)))),
+    });
+  }
+
   /** Drops a model version's series (after unload). */
   removeModel(model: string, version: string): void {
     for (const metric of Object.values(this.m)) {
       if (metric === this.m.failure) for (const r of REASONS) metric.remove(model, version, r);
+      else if (metric === this.m.sloShed) metric.removeWhere(model, version);
       else metric.remove(model, version);
     }
   }

@@ -47,6 +47,11 @@ abstract class Metric<C> {
     this.children.delete(values.join('\u0000'));
   }
 
+  /** Forget every child whose first label values are these (e.g. a model version's children of every priority). */
+  removeWhere(...prefix: string[]): void {
+    for (const [key, c] of this.children) if (prefix.every((v, i) => c.values[i] === v)) this.children.delete(key);
+  }
+
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`);
     for (const { values, child } of this.children.values()) this.renderChild(values, child, out);

@@ -144,6 +144,27 @@ export class BatchingScheduler implements Scheduler {
     }
   }
 
+  probe(p: { priority?: number; timeoutUs?: number; receivedUs?: number; rows?: number; latencyBoundUs?: number }): InferenceError | undefined {
+    if (this.draining) return new InferenceError('UNAVAILABLE', `model '${this.model.model}' is unloading`);
+    const now = this.clock();
+    const level = levelOf(this.o.queue, { priority: p.priority } as InferenceRequest);
+    const lp = this.o.queue.levels[level];
+    const t = timeoutOf(lp, { timeoutUs: p.timeoutUs } as InferenceRequest);
+    const from = Math.min(now, p.receivedUs ?? now);
+    let deadlineUs = t > 0 ? from + t : Infinity;
+    let reject = lp.timeoutAction === 'REJECT';
+    if (p.latencyBoundUs !== undefined && p.latencyBoundUs > 0) {
+      deadlineUs = Math.min(deadlineUs, from + p.latencyBoundUs);
+      reject = true;
+    }
+    try {
+      this.admit(level, Math.max(1, p.rows ?? 1), now, deadlineUs, reject);
+      return undefined;
+    } catch (err) {
+      return err as InferenceError;
+    }
+  }
+
   /** Throws QUEUE_FULL when the queue (or the level) is full, or the predicted wait already passes the deadline. */
   private admit(level: number, rows: number, now: number, deadlineUs: number, rejectsOnTimeout: boolean): void {
     const headLevel = this.queue.peek()?.level ?? this.traffic.levels;

@@ -53,7 +53,9 @@ export function planScheduler(config: Readonly<ModelConfig>, override?: Batching
   if (asked !== undefined && !BATCHING_POLICIES.includes(asked as BatchingPolicyName)) {
     throw new Error(`parameter ${PARAM_POLICY} must be one of ${BATCHING_POLICIES.join(', ')} (got '${asked}')`);
   }
-  const target = param(config, PARAM_LATENCY_TARGET);
+  // The model's latency SLO (latency_target_us, src/server/slo-guard.ts) bounds batching too unless a batching-only
+  // target is given.
+  const target = param(config, PARAM_LATENCY_TARGET) ?? param(config, 'latency_target_us');
   const latencyTargetUs = target === undefined ? undefined : Number(target);
   if (latencyTargetUs !== undefined && !(Number.isFinite(latencyTargetUs) && latencyTargetUs > 0)) {
     throw new Error(`parameter ${PARAM_LATENCY_TARGET} must be a positive number of microseconds (got '${target}')`);

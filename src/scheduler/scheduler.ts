@@ -1,4 +1,4 @@
-import type { InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
+import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 
 /** The model version a scheduler serves: its frozen config and its loaded instances. */
@@ -26,6 +26,12 @@ export interface Scheduler {
   drain(): Promise<void>;
   /** Requests waiting (not yet running). */
   readonly pendingCount: number;
+  /**
+   * Would a request of this priority be admitted now? The refusal (QUEUE_FULL with retryAfterSec), or undefined.
+   * Changes nothing. rows: its batch rows when known (else 1). latencyBoundUs: a bound from the server (the model's
+   * latency target) that refuses like a REJECT timeout, whatever the level's timeout policy.
+   */
+  probe?(p: { priority?: number; timeoutUs?: number; receivedUs?: number; rows?: number; latencyBoundUs?: number }): InferenceError | undefined;
   /** Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). */
   warmUp?(): Promise<void>;
 }

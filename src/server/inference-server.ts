@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -10,8 +11,9 @@ import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
 import { scanRepositories } from '../repository/index.js';
 import type {
-  InferenceService, ModelMetadata, RepositoryIndexEntry, ServerMetadata,
+  AdmissionProbe, InferenceService, ModelMetadata, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
+import { Admission } from './admission.js';
 import { ManagedModel, type ModelVersion } from './model-version.js';
 import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
 import { validateRequest } from './validate-request.js';
@@ -67,9 +69,11 @@ export class InferenceServer implements InferenceService {
   private readonly loadOptions: LoadOptions;
   private closing = false;
   private closed: Promise<void> | undefined;
+  private readonly admission: Admission;
 
   private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
+    this.admission = new Admission(this.limits);
     this.log = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new InferenceMetrics();
     const cores = options.computeCores ?? defaultComputeCores();
@@ -167,11 +171,37 @@ export class InferenceServer implements InferenceService {
     throw unavailable(`model '${name}' is not ready (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
   }
 
+  admit(probe: AdmissionProbe): InferenceError | undefined {
+    if (this.closing) return unavailable('the server is shutting down');
+    const refusal = this.admission.serverRefusal();
+    if (refusal) return refusal;
+    const v = this.models.get(probe.model)?.newestReady();
+    // Only the common case is judged early (no version asked, or the newest); infer resolves and answers the rest.
+    if (!v || (probe.version !== undefined && probe.version !== '' && probe.version !== v.version)) return undefined;
+    return this.admission.versionRefusal(v, probe, performance.now() * 1000);
+  }
+
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
     if (this.closing) throw unavailable('the server is shutting down');
     const v = this.resolve(request.model, request.version);
+    const startUs = performance.now() * 1000;
+    const refusal = this.admission.serverRefusal() ?? this.admission.versionRefusal(v, {
+      model: request.model, priority: request.priority, timeoutUs: request.timeoutUs, receivedUs: request.receivedUs ?? startUs,
+      rows: undefined,
+    }, startUs);
+    if (refusal) throw refusal;
     validateRequest(request, v.spec!, this.limits);
-    const res = await v.scheduler!.enqueue(request);
+    this.admission.inProgress++;
+    let res: InferenceResponse;
+    try {
+      res = await v.scheduler!.enqueue(request);
+    } finally {
+      this.admission.inProgress--;
+    }
+    if (v.slo) {
+      const nowUs = performance.now() * 1000;
+      v.slo.observe(nowUs - Math.min(startUs, request.receivedUs ?? startUs), nowUs);
+    }
     let outputs = res.outputs;
     if (request.outputs && request.outputs.length > 0 && outputs.length !== request.outputs.length) {
       const asked = new Set(request.outputs.map((o) => o.name));

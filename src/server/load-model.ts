@@ -6,6 +6,8 @@ import { COMPOSITE_PLATFORMS, createScheduler, type SchedulerContext } from './s
 import { compileRequestSpec } from './validate-request.js';
 import { type ManagedModel, ModelVersion } from './model-version.js';
 import type { ModelMetadata, TensorMetadata } from './service.js';
+import { sloGuardOf } from './slo-guard.js';
+import { queueConfigOf } from '../scheduler/queue-config.js';
 
 export interface LoadOptions {
   readonly strictModelConfig: boolean;
@@ -71,6 +73,9 @@ export function planInstances(config: Readonly<ModelConfig>): Array<Pick<Instanc
 }
 
 async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<ModelConfig>, opts: LoadOptions): Promise<void> {
+  v.queue = queueConfigOf(config.dynamic_batching);
+  const metrics = opts.schedulerContext.metrics;
+  v.slo = sloGuardOf(config, metrics && ((levels) => metrics.forSlo(m.name, v.version, levels)));
   if (COMPOSITE_PLATFORMS.has(config.platform)) {
     v.spec = compileRequestSpec(config);
     v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances: [] }, opts.schedulerContext);

@@ -1,6 +1,8 @@
 import type { ModelConfig } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { type QueueConfig, queueConfigOf } from '../scheduler/queue-config.js';
+import type { SloGuard } from './slo-guard.js';
 import type { ModelMetadata, ModelState } from './service.js';
 import type { RequestSpec } from './validate-request.js';
 
@@ -15,6 +17,10 @@ export class ModelVersion {
   scheduler: Scheduler | undefined;
   spec: RequestSpec | undefined;
   instances: ModelInstance[] = [];
+  /** Priority levels, for admission before decode (set with the scheduler). */
+  queue: QueueConfig = queueConfigOf(undefined);
+  /** The model's latency SLO, when its config declares one. */
+  slo: SloGuard | undefined;
 
   constructor(readonly model: string, readonly version: string) {}
 
@@ -24,6 +30,7 @@ export class ModelVersion {
     this.scheduler = undefined;
     this.spec = undefined;
     this.instances = [];
+    this.slo = undefined;
   }
 }
 

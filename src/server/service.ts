@@ -1,4 +1,4 @@
-import type { InferenceRequest, InferenceResponse, ModelConfig, RequestLimits } from '../core/index.js';
+import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig, RequestLimits } from '../core/index.js';
 
 /** A model version's lifecycle, one state at a time (Triton's model_lifecycle). */
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADING';
@@ -35,6 +35,23 @@ export interface RepositoryIndexEntry {
 }
 
 /**
+ * What a frontend knows of an infer request before decoding its tensors: where it goes, and — once the request's
+ * header is parsed — its priority, timeout and rows. `priority: 1` with nothing else asks whether the most favoured
+ * request the model could get would be admitted (before the body is read).
+ */
+export interface AdmissionProbe {
+  readonly model: string;
+  readonly version?: string;
+  /** Triton's priority (1 = highest; 0 or absent = the model's default level). */
+  readonly priority?: number;
+  readonly timeoutUs?: number;
+  /** When the frontend received the request (µs, performance.now() × 1000). */
+  readonly receivedUs: number;
+  /** Rows along the batch dimension, when known (else 1). */
+  readonly rows?: number;
+}
+
+/**
  * What frontends (HTTP, gRPC) and in-process callers see of the server. Frontends speak protocol and call only
  * this; they know nothing of batching or backends.
  *
@@ -44,6 +61,12 @@ export interface RepositoryIndexEntry {
 export interface InferenceService {
   readonly limits: RequestLimits;
   infer(request: InferenceRequest): Promise<InferenceResponse>;
+  /**
+   * The refusal an infer request would get now — overload (server-wide bounds, the model's queue, the predicted wait
+   * past its deadline) or SLO shedding of its priority — or undefined. Frontends call it before decoding tensors, so
+   * that refusing costs little; it changes nothing, and `infer` checks again. Unknown models pass (infer answers).
+   */
+  admit(probe: AdmissionProbe): InferenceError | undefined;
   isLive(): boolean;
   /** All models that should be ready are ready, and the server is not shutting down. */
   isReady(): boolean;

@@ -21,6 +21,12 @@ export interface DecodedInfer {
   readonly encoding: OutputEncoding;
 }
 
+/**
+ * Called once the request's parameters are known and before its tensors are decoded: throws the refusal when the
+ * server would not admit a request of this priority and timeout now.
+ */
+export type AdmitGate = (priority: number | undefined, timeoutUs: number | undefined) => void;
+
 /** Only for refused or deeply nested bodies; it drops a leading BOM, as the byte parser skips it. */
 const jsonDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -90,7 +96,7 @@ function shapeOf(v: unknown, name: string): number[] {
  */
 export function decodeInferRequest(
   body: Uint8Array, headerLength: number | undefined, model: string, version: string | undefined,
-  limits: RequestLimits, signal: CancelSignal, receivedUs: number,
+  limits: RequestLimits, signal: CancelSignal, receivedUs: number, admit?: AdmitGate,
 ): DecodedInfer {
   if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
     throw invalidArgument(`Inference-Header-Content-Length ${headerLength} exceeds the body's ${body.length} bytes`);
@@ -98,6 +104,11 @@ export function decodeInferRequest(
   const h = parseHeader(body, headerLength);
   if (h.id !== undefined && typeof h.id !== 'string') throw invalidArgument("'id' must be a string");
   const params = parameters(h.parameters, 'request');
+  if (admit) {
+    const priority = params?.priority;
+    const timeout = params?.timeout;
+    admit(typeof priority === 'number' ? priority : undefined, typeof timeout === 'number' ? timeout : undefined);
+  }
   if (!Array.isArray(h.inputs) || h.inputs.length === 0) throw invalidArgument("'inputs' must be a non-empty array");
   let offset = headerLength ?? body.length;
   const inputs: Tensor[] = [];

@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { CancelSource, InferenceError, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
-import type { InferenceService } from '../../server/service.js';
+import { CancelSource, InferenceError, type InferenceResponse, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import type { AdmissionProbe, InferenceService } from '../../server/service.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
-import { decodeInferRequest } from './decode-request.js';
+import { type OutputEncoding, decodeInferRequest } from './decode-request.js';
 import { encodeInferResponse } from './encode-response.js';
 import { sendEmpty, sendError, sendJson } from './send.js';
 import { LoopDelay } from '../loop-delay.js';
@@ -14,7 +14,11 @@ import { LoopDelay } from '../loop-delay.js';
 /**
  * What the frontend calls: an InferenceService, or a proxy of one in another thread (whose answers are promises).
  */
-export type FrontendService = { readonly limits: RequestLimits } & {
+export type FrontendService = {
+  readonly limits: RequestLimits;
+  /** Synchronous: a frontend asks before reading or decoding a request (InferenceService.admit). */
+  admit(probe: AdmissionProbe): InferenceError | undefined;
+} & {
   readonly [K in 'infer' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
     | 'repositoryIndex' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
       ReturnType<InferenceService[K]> | Promise<Awaited<ReturnType<InferenceService[K]>>>;
@@ -43,6 +47,8 @@ const OVERSIZE_DRAIN_BYTES = 4 << 20;
  */
 export class HttpFrontend {
   private inFlight = 0;
+  /** Bytes of infer request bodies held now (declared Content-Length, from arrival to answer). */
+  private heldBytes = 0;
   private closing: Promise<void> | undefined;
   private idleWaiter: (() => void) | undefined;
   private readonly loopDelay = new LoopDelay();
@@ -53,6 +59,8 @@ export class HttpFrontend {
     const log = options.logger ?? pino({ level: 'silent' });
     const server = createServer({ keepAlive: true, requestTimeout: 300_000 });
     server.keepAliveTimeout = 65_000;
+    // Past it node:http closes new connections as they are accepted: the cheapest refusal there is.
+    server.maxConnections = service.limits.maxConnections;
     const fe = new HttpFrontend(server, service, log);
     fe.grace = options.closeGraceMs ?? 30_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => fe.onRequest(req, res));
@@ -108,7 +116,7 @@ export class HttpFrontend {
 
   private fail(req: IncomingMessage, res: ServerResponse, err: InferenceError): void {
     if (err.code === 'INTERNAL') this.log.error({ err, url: req.url }, 'request failed');
-    else this.log.debug({ code: err.code, msg: err.message, url: req.url }, 'request refused');
+    else if (this.log.isLevelEnabled('debug')) this.log.debug({ code: err.code, msg: err.message, url: req.url }, 'request refused');
     if (err.code === 'PAYLOAD_TOO_LARGE' && !req.complete) {
       // Answer at once, then read and drop what the client is still sending, up to a bound, keeping the connection:
       // closing with its bytes unread would reset it, and the client could lose the answer (seen with frontend
@@ -208,11 +216,38 @@ export class HttpFrontend {
         throw invalidArgument(`Inference-Header-Content-Length '${String(hl)}' is not a byte count`);
       }
     }
-    const body = await readBody(req, this.service.limits.maxBodyBytes, headerLength ?? 0);
-    const { request, encoding } = decodeInferRequest(body, headerLength, model, version, this.service.limits, gone, receivedUs);
-    this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
-    const response = await this.service.infer(request);
-    if (gone.aborted) return;
+    const s = this.service;
+    // Refusals before the body is read: the server-wide bounds, and what would refuse even the model's most favoured
+    // request (priority 1, no timeout). The body is then dropped unread and the connection kept.
+    const declared = Number(req.headers['content-length'] ?? 0) || 0;
+    let refusal = s.admit({ model, version, priority: 1, receivedUs });
+    if (!refusal && this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
+      refusal = new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
+        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
+    }
+    if (refusal) {
+      req.resume();
+      throw refusal;
+    }
+    this.heldBytes += declared;
+    try {
+      const body = await readBody(req, s.limits.maxBodyBytes, headerLength ?? 0);
+      // Refusals before the tensors are decoded, now that the request's priority and timeout are known.
+      const admit = (priority: number | undefined, timeoutUs: number | undefined) => {
+        const r = s.admit({ model, version, priority, timeoutUs, receivedUs });
+        if (r) throw r;
+      };
+      const { request, encoding } = decodeInferRequest(body, headerLength, model, version, s.limits, gone, receivedUs, admit);
+      this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
+      const response = await s.infer(request);
+      if (gone.aborted) return;
+      this.send(res, response, encoding);
+    } finally {
+      this.heldBytes -= declared;
+    }
+  }
+
+  private send(res: ServerResponse, response: InferenceResponse, encoding: OutputEncoding): void {
     const enc = encodeInferResponse(response, encoding);
     const headers: Record<string, string | number> = { 'Content-Type': enc.contentType, 'Content-Length': enc.contentLength };
     if (enc.headerLength !== undefined) headers['Inference-Header-Content-Length'] = enc.headerLength;

@@ -52,6 +52,12 @@ export class RemoteService implements FrontendService {
     return this.send({ id, infer: plain, receivedAtUs: receivedUs === undefined ? undefined : absoluteUs(receivedUs) }) as Promise<InferenceResponse>;
   }
 
+  /**
+   * A frontend thread cannot ask the main thread synchronously, so it refuses nothing early: the main thread's
+   * `infer` applies the same admission before queueing (after this thread decoded the request).
+   */
+  admit = (): InferenceError | undefined => undefined;
+
   isLive = () => this.call('isLive') as Promise<boolean>;
   isReady = () => this.call('isReady') as Promise<boolean>;
   serverMetadata = () => this.call('serverMetadata') as ReturnType<FrontendService['serverMetadata']>;
