@@ -1,4 +1,4 @@
-import type { InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
+import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 
 /** The model version a scheduler serves: its frozen config and its loaded instances. */
@@ -7,6 +7,18 @@ export interface SchedulerModel {
   readonly version: string;
   readonly config: Readonly<ModelConfig>;
   readonly instances: readonly ModelInstance[];
+}
+
+/** What `Scheduler.probe` needs of a request: what the frontend knows before decoding its tensors. */
+export interface SchedulerProbe {
+  /** As InferenceRequest.priority (1 = highest; 0/absent = the model's default level). */
+  readonly priority?: number;
+  /** As InferenceRequest.timeoutUs. */
+  readonly timeoutUs?: number;
+  /** As InferenceRequest.receivedUs (µs, performance.now()'s clock). */
+  readonly receivedUs?: number;
+  /** Its batch rows, when known (else 1). */
+  readonly rows?: number;
 }
 
 /**
@@ -28,4 +40,12 @@ export interface Scheduler {
   readonly pendingCount: number;
   /** Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). */
   warmUp?(): Promise<void>;
+  /**
+   * Would a request of this priority be admitted now? The refusal (QUEUE_FULL with retryAfterSec; UNAVAILABLE while
+   * draining), or undefined. Changes nothing. rows: its batch rows when known (else 1). Its deadline is counted as
+   * `enqueue` counts it (the level's timeout or the request's own where allowed, from min(now, receivedUs)), and
+   * checked against the predicted wait only on levels whose timeout_action is REJECT. A request the probe lets through
+   * may still be refused by `enqueue` (the queue moves in between).
+   */
+  probe?(p: SchedulerProbe): InferenceError | undefined;
 }
