@@ -1,6 +1,7 @@
 /** What a DeadlineHeap orders: earliest deadline first, then arrival order (seq). */
 export interface HeapEntry {
-  readonly seq: number;
+  /** Arrival order, for ties: set by whoever queues the entry (the Dispatcher numbers them as it admits them). */
+  seq: number;
   deadlineUs: number;
   /** Position in the heap's array, -1 when not in a heap (kept by the heap, for O(log n) removal). */
   heapIndex: number;

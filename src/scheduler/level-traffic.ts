@@ -21,6 +21,14 @@ const BUDGET_TTL_US = 50_000;
 /** Predicted compute time of a batch of `rows` rows, µs (0 when unknown): the batch policy's. */
 export type PredictUs = (rows: number) => number;
 
+/** How a level's queue drains (LevelTraffic.drain). */
+export interface Drain {
+  /** Rows per µs (0 while t(b) is unknown). */
+  rowsPerUs: number;
+  /** Rows of the batches it drains in. */
+  batchRows: number;
+}
+
 /**
  * What the scheduler knows of each priority level's traffic (when it last arrived, its rows per request, its rate),
  * and the two limits that traffic puts on lower levels: the size of their batches (batchRows) and how fast their
@@ -76,26 +84,39 @@ export class LevelTraffic {
    * (whole requests of the level's typical size), nor than fits in `maxBatchUs` (the request's deadline). The rate
    * is what such batches sustain in the time the higher levels' arrivals leave: their rows cost what rows of these
    * batches cost when one of their requests and one of this level's fit in one batch, a batch of their own otherwise.
+   * Written into `out` (no allocation when the caller passes one). With `remember` false it changes nothing, not even
+   * the cached priority budget (an admission probe must leave later decisions as they would have been).
    */
-  drain(level: number, headLevel: number, backlogBatch: number, instances: number, nowUs: number, maxBatchUs = Infinity): { rowsPerUs: number; batchRows: number } {
+  drain(
+    level: number, headLevel: number, backlogBatch: number, instances: number, nowUs: number, maxBatchUs = Infinity,
+    out: Drain = { rowsPerUs: 0, batchRows: 0 }, remember = true,
+  ): Drain {
     const per = Math.max(1, Math.round(this.meanRows[level]));
     let b = Math.max(1, Math.min(this.maxRows, backlogBatch));
     const top = this.topLive(nowUs, headLevel);
-    if (top < level) b = Math.min(b, Math.max(per, Math.floor(this.budgetRows(this.meanRows[top], nowUs) / per) * per));
+    if (top < level) b = Math.min(b, Math.max(per, Math.floor(this.budgetRows(this.meanRows[top], nowUs, remember) / per) * per));
     while (b > per && this.predict(b) > maxBatchUs) b = Math.max(per, b - per);
     const t = this.predict(b);
-    if (!(t > 0)) return { rowsPerUs: 0, batchRows: b };
+    out.batchRows = b;
+    if (!(t > 0)) {
+      out.rowsPerUs = 0;
+      return out;
+    }
     let busy = 0; // fraction of the instances' time the higher levels take
     for (let l = 0; l < level; l++) {
       const rows = Math.max(1, Math.round(this.meanRows[l]));
       const rate = this.rates[l].rate(nowUs);
       busy += (rows + per <= b ? rate * (t / b) : (rate / rows) * this.predict(rows)) / instances;
     }
-    return { rowsPerUs: ((instances * b) / t) * Math.max(1 - busy, 0.1), batchRows: b };
+    out.rowsPerUs = ((instances * b) / t) * Math.max(1 - busy, 0.1);
+    return out;
   }
 
-  /** The largest batch predicted to take at most PRIORITY_STRETCH × t(typicalRows); half of max_batch_size while t is unknown. */
-  private budgetRows(typicalRows: number, nowUs: number): number {
+  /**
+   * The largest batch predicted to take at most PRIORITY_STRETCH × t(typicalRows); half of max_batch_size while t is
+   * unknown. Cached for BUDGET_TTL_US (unless `remember` is false).
+   */
+  private budgetRows(typicalRows: number, nowUs: number, remember = true): number {
     const h = Math.max(1, Math.min(this.maxRows, Math.round(typicalRows)));
     if (this.budget.forRows === h && nowUs < this.budget.untilUs) return this.budget.rows;
     const limit = PRIORITY_STRETCH * this.predict(h);
@@ -104,7 +125,7 @@ export class LevelTraffic {
       rows = h;
       for (let b = this.maxRows; b > h; b--) if (this.predict(b) <= limit) { rows = b; break; }
     }
-    this.budget = { forRows: h, rows, untilUs: nowUs + BUDGET_TTL_US };
+    if (remember) this.budget = { forRows: h, rows, untilUs: nowUs + BUDGET_TTL_US };
     return rows;
   }
 }

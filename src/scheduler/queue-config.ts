@@ -1,4 +1,4 @@
-import type { DynamicBatchingConfig, InferenceRequest, QueuePolicy } from '../core/index.js';
+import type { DynamicBatchingConfig, QueuePolicy } from '../core/index.js';
 import type { TimeoutAction } from './request-queue.js';
 
 /** One priority level's queue policy, resolved from the config once at load. */
@@ -41,18 +41,18 @@ export function queueConfigOf(db: Readonly<DynamicBatchingConfig> | undefined): 
   return Object.freeze({ levels: Object.freeze(levels), defaultLevel });
 }
 
-/** 0-based level of a request: priority 1..levels as given, anything else the default (as Triton does). */
-export function levelOf(qc: QueueConfig, request: InferenceRequest): number {
-  const p = request.priority;
+/** 0-based level of a request's `priority`: 1..levels as given, anything else the default (as Triton does). */
+export function levelOf(qc: QueueConfig, priority: number | undefined): number {
+  const p = priority;
   return p !== undefined && Number.isInteger(p) && p >= 1 && p <= qc.levels.length ? p - 1 : qc.defaultLevel;
 }
 
 /**
- * The request's timeout in µs (0 = none): the level's default, or the request's own `timeout` when the policy allows
- * overriding — and then only to shorten it (Triton: a request may not raise the default timeout).
+ * A request's timeout in µs (0 = none), given its own `timeoutUs`: the level's default, or the request's own when the
+ * policy allows overriding — and then only to shorten it (Triton: a request may not raise the default timeout).
  */
-export function timeoutOf(lp: LevelPolicy, request: InferenceRequest): number {
-  const t = request.timeoutUs;
+export function timeoutOf(lp: LevelPolicy, timeoutUs: number | undefined): number {
+  const t = timeoutUs;
   if (!lp.allowTimeoutOverride || t === undefined || !(t > 0)) return lp.defaultTimeoutUs;
   return lp.defaultTimeoutUs > 0 ? Math.min(lp.defaultTimeoutUs, t) : t;
 }

@@ -9,6 +9,23 @@ export interface SchedulerModel {
   readonly instances: readonly ModelInstance[];
 }
 
+/** What `Scheduler.probe` needs of a request: what the frontend knows before decoding its tensors. */
+export interface SchedulerProbe {
+  /** As InferenceRequest.priority (1 = highest; 0/absent = the model's default level). */
+  readonly priority?: number;
+  /** As InferenceRequest.timeoutUs. */
+  readonly timeoutUs?: number;
+  /** As InferenceRequest.receivedUs (µs, performance.now()'s clock). */
+  readonly receivedUs?: number;
+  /** Its batch rows, when known (else 1). */
+  readonly rows?: number;
+  /**
+   * A bound from the server (the model's latency target, µs from receivedUs): refused when the predicted wait and
+   * compute pass it, like a REJECT timeout, whatever the level's timeout policy.
+   */
+  readonly latencyBoundUs?: number;
+}
+
 /**
  * A per-model scheduler: queues validated requests, forms batches and hands them to the model's instances.
  *
@@ -26,12 +43,14 @@ export interface Scheduler {
   drain(): Promise<void>;
   /** Requests waiting (not yet running). */
   readonly pendingCount: number;
-  /**
-   * Would a request of this priority be admitted now? The refusal (QUEUE_FULL with retryAfterSec), or undefined.
-   * Changes nothing. rows: its batch rows when known (else 1). latencyBoundUs: a bound from the server (the model's
-   * latency target) that refuses like a REJECT timeout, whatever the level's timeout policy.
-   */
-  probe?(p: { priority?: number; timeoutUs?: number; receivedUs?: number; rows?: number; latencyBoundUs?: number }): InferenceError | undefined;
   /** Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). */
   warmUp?(): Promise<void>;
+  /**
+   * Would a request of this priority be admitted now? The refusal (QUEUE_FULL with retryAfterSec; UNAVAILABLE while
+   * draining), or undefined. Changes nothing. rows: its batch rows when known (else 1). Its deadline is counted as
+   * `enqueue` counts it (the level's timeout or the request's own where allowed, from min(now, receivedUs)), and
+   * checked against the predicted wait only on levels whose timeout_action is REJECT. A request the probe lets through
+   * may still be refused by `enqueue` (the queue moves in between).
+   */
+  probe?(p: SchedulerProbe): InferenceError | undefined;
 }

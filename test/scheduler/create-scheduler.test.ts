@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DynamicBatchingConfig, InferenceRequest, ModelConfig } from '../../src/core/index.js';
+import type { DynamicBatchingConfig, ModelConfig } from '../../src/core/index.js';
 import { planScheduler } from '../../src/scheduler/create-scheduler.js';
 import { levelOf, queueConfigOf, timeoutOf } from '../../src/scheduler/queue-config.js';
 import { warmUpSizes } from '../../src/scheduler/warm-up.js';
@@ -33,18 +33,17 @@ test('queue policies: levels, default level, timeout override only shortens, Tri
   assert.equal(qc.levels.length, 3);
   assert.equal(qc.levels[0].timeoutAction, 'DELAY');
   assert.equal(qc.levels[1].maxQueueSize, 10);
-  const r = (priority?: number, timeoutUs?: number): InferenceRequest => ({ model: 'm', inputs: [], priority, timeoutUs });
-  assert.equal(levelOf(qc, r(1)), 0);
-  assert.equal(levelOf(qc, r(3)), 2);
-  assert.equal(levelOf(qc, r()), 1, 'absent → default_priority_level');
-  assert.equal(levelOf(qc, r(0)), 1, '0 → default');
-  assert.equal(levelOf(qc, r(9)), 1, 'past the last level → default');
-  assert.equal(timeoutOf(qc.levels[1], r(2, 1000)), 1000, 'a shorter timeout overrides');
-  assert.equal(timeoutOf(qc.levels[1], r(2, 9000)), 5000, 'a longer one does not');
-  assert.equal(timeoutOf(qc.levels[0], r(1, 1000)), 0, 'no override when the policy forbids it');
+  assert.equal(levelOf(qc, 1), 0);
+  assert.equal(levelOf(qc, 3), 2);
+  assert.equal(levelOf(qc, undefined), 1, 'absent → default_priority_level');
+  assert.equal(levelOf(qc, 0), 1, '0 → default');
+  assert.equal(levelOf(qc, 9), 1, 'past the last level → default');
+  assert.equal(timeoutOf(qc.levels[1], 1000), 1000, 'a shorter timeout overrides');
+  assert.equal(timeoutOf(qc.levels[1], 9000), 5000, 'a longer one does not');
+  assert.equal(timeoutOf(qc.levels[0], 1000), 0, 'no override when the policy forbids it');
   const open = queueConfigOf(undefined);
   assert.equal(open.levels.length, 1);
-  assert.equal(timeoutOf(open.levels[0], r(undefined, 700)), 700, 'without dynamic_batching, request timeouts are honoured');
+  assert.equal(timeoutOf(open.levels[0], 700), 700, 'without dynamic_batching, request timeouts are honoured');
 });
 
 test('warm-up sizes: powers of two, the max and the preferred sizes', () => {

@@ -46,3 +46,32 @@ for (const [name, curve] of Object.entries(CURVES) as Array<[string, ServiceCurv
     assert.ok(lowRowsPerSec >= 0.4 * capacityAt(curve, MAX), `low priority served ${lowRowsPerSec.toFixed(0)} rows/s`);
   });
 }
+
+test('per-level queue bounds hold in the simulation: a bounded low level refuses past its bound, the high level runs', () => {
+  const curve = CURVES.mlp;
+  const cap = capacityAt(curve, MAX) / HIGH_ROWS;
+  const high = poisson(0.2 * cap, 300, 41, { level: 0, rows: HIGH_ROWS });
+  const low = poisson(1.3 * cap, 1950, 42, { level: 1, rows: HIGH_ROWS });
+  const arrivals = [...high, ...low].sort((a, b) => a.atUs - b.atUs);
+  const open = { timeoutAction: 'REJECT', defaultTimeoutUs: 0, allowTimeoutOverride: true, maxQueueSize: 0 } as const;
+  const run = (lowBound: number) => {
+    const r = simulate({
+      policy: new AdaptivePolicy({ maxBatchSize: MAX }), curve, arrivals, maxBatch: MAX, warmUp: WARM,
+      queue: { levels: [open, { ...open, maxQueueSize: lowBound }], defaultLevel: 1 },
+    });
+    const of = (level: number) => r.records.filter((x) => x.arrival.level === level);
+    const lowWait = Math.max(...of(1).filter((x) => x.startUs >= 0).map((x) => x.startUs - x.arrival.atUs));
+    return { r, of, lowWait };
+  };
+  // No timeouts: unbounded, the low level's queue (and its wait) grows for as long as the overload lasts.
+  const unbounded = run(0);
+  assert.equal(unbounded.r.refused, 0);
+  assert.ok(unbounded.lowWait > 20 * curve(MAX), `unbounded: low requests waited up to ${unbounded.lowWait} µs`);
+  // Bounded at 32 requests (256 rows, two batches): the rest is refused at once, and what is admitted waits little.
+  const bounded = run(32);
+  assert.ok(bounded.of(0).every((x) => x.startUs >= 0), 'every high-priority request ran');
+  assert.ok(bounded.of(1).some((x) => x.refused), 'the overload is refused at the low level\'s bound');
+  assert.ok(bounded.of(0).every((x) => !x.refused), 'the high level is not refused for the low level\'s bound');
+  assert.equal(bounded.r.completed + bounded.r.refused, arrivals.length);
+  assert.ok(bounded.lowWait <= 8 * curve(MAX), `bounded: low requests waited up to ${bounded.lowWait} µs`);
+});

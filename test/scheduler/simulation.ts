@@ -1,13 +1,15 @@
 /**
- * A deterministic discrete-event simulation of one model's batching: arrivals, a RequestQueue, a BatchPolicy and
- * `instances` servers whose batch time is a synthetic curve t(b). Virtual time in µs; no timers, no randomness
- * beyond a seeded generator — the same inputs give the same result, so tests on it cannot be timing-flaky.
+ * A deterministic discrete-event simulation of one model's batching: arrivals, the server's own Dispatcher (admission,
+ * deadline expiry, the BatchPolicy, batch forming — src/scheduler/dispatcher.ts) and `instances` servers whose batch
+ * time is a synthetic curve t(b). The event loop does what BatchingScheduler does around the dispatcher: it asks after
+ * every arrival, every finished batch and at the wake-up time the dispatcher returned, and teaches the policy t(b) when
+ * a batch finishes. Virtual time in µs; no timers, no randomness beyond a seeded generator — the same inputs give the
+ * same result, so tests on it cannot be timing-flaky.
  */
-import type { BatchPolicy } from '../../src/scheduler/batch-policy.js';
-import { isDispatch } from '../../src/scheduler/batch-policy.js';
-import { RequestQueue } from '../../src/scheduler/request-queue.js';
-import { type BatchableEntry, formBatch, queueState } from '../../src/scheduler/form-batch.js';
-import { LevelTraffic } from '../../src/scheduler/level-traffic.js';
+import { type BatchPolicy, isDispatch } from '../../src/scheduler/batch-policy.js';
+import { Dispatcher } from '../../src/scheduler/dispatcher.js';
+import type { BatchableEntry } from '../../src/scheduler/form-batch.js';
+import type { LevelPolicy, QueueConfig } from '../../src/scheduler/queue-config.js';
 import { seededRandom } from '../fixtures/random.js';
 
 export type ServiceCurve = (rows: number) => number;
@@ -93,96 +95,115 @@ export interface SimOptions {
   readonly instances?: number;
   /** Batch sizes run once before the arrivals (as the scheduler's warm-up does), to seed the policy. */
   readonly warmUp?: readonly number[];
+  /** Priority levels and their policies (default: SIM_QUEUE, four unbounded REJECT levels honouring request timeouts). */
+  readonly queue?: QueueConfig;
+  /** Requests waiting in a level and the levels above it, at most (default: no bound). */
+  readonly maxQueueSize?: number;
 }
+
+const OPEN_LEVEL: LevelPolicy = { timeoutAction: 'REJECT', defaultTimeoutUs: 0, allowTimeoutOverride: true, maxQueueSize: 0 };
+
+/** Four priority levels, unbounded, each honouring the request's timeout (REJECT). */
+export const SIM_QUEUE: QueueConfig = { levels: [OPEN_LEVEL, OPEN_LEVEL, OPEN_LEVEL, OPEN_LEVEL], defaultLevel: 0 };
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-/** As the scheduler: predicted compute times are stretched by this much where a deadline depends on them. */
-const MARGIN = 1.25;
+/** The policy as given, but a wait until now or earlier (a busy loop in the server) is a conformance failure here. */
+function strict(p: BatchPolicy): BatchPolicy {
+  return {
+    name: p.name,
+    decide: (q, nowUs) => {
+      const d = p.decide(q, nowUs);
+      if (!isDispatch(d) && !(d.waitUntil > nowUs)) throw new Error(`policy ${p.name} asked to wait until ${d.waitUntil} at ${nowUs}`);
+      return d;
+    },
+    observeArrival: (rows, nowUs) => p.observeArrival(rows, nowUs),
+    observeBatch: (rows, us) => p.observeBatch(rows, us),
+    predictComputeUs: (rows) => p.predictComputeUs(rows),
+    backlogBatchRows: () => p.backlogBatchRows(),
+  };
+}
+
+interface Running {
+  readonly endUs: number;
+  readonly rows: number;
+}
 
 export function simulate(o: SimOptions): SimResult {
   const instances = o.instances ?? 1;
   for (const b of o.warmUp ?? []) o.policy.observeBatch(b, o.curve(b));
-  const queue = new RequestQueue<Entry>([0, 0, 0, 0]);
-  // As the scheduler: priority levels' traffic limits lower-level batches and drives admission control.
-  const traffic = new LevelTraffic(4, o.maxBatch, (rows) => o.policy.predictComputeUs(rows));
-  const rowsAtOrAbove = (level: number) => queue.rowsAtOrAbove(level);
+  const d = new Dispatcher<Entry>({
+    policy: strict(o.policy), queue: o.queue ?? SIM_QUEUE, maxBatchSize: o.maxBatch, maxQueueSize: o.maxQueueSize, instances, model: 'sim',
+  });
   const records: SimRecord[] = [];
   const batches: number[] = [];
-  const completions: number[] = []; // end times of running batches (few: ≤ instances)
+  const running: Running[] = []; // few: ≤ instances
   let idle = instances;
   let wakeAt = Infinity;
   let next = 0;
   let now = 0;
-  let seq = 0;
   let rejected = 0;
   let refused = 0;
-  const taken: Entry[] = [];
-  const dead: Entry[] = [];
+  const expired: Entry[] = [];
+
+  /** What BatchingScheduler.pump does: answer the expired, run every batch the dispatcher forms, re-arm the timer. */
+  const pump = (): void => {
+    for (;;) {
+      expired.length = 0;
+      const step = d.next(now, idle, expired);
+      for (const e of expired) { e.rec.endUs = now; rejected++; }
+      if (typeof step === 'number') {
+        // As BatchingScheduler.arm: one timer; an earlier pending wake-up is kept (it re-decides anyway).
+        if (step === Infinity || d.size === 0) wakeAt = Infinity;
+        else if (!(wakeAt <= step && wakeAt > now)) wakeAt = step;
+        return;
+      }
+      const dur = o.curve(step.rows);
+      for (const e of step.entries) { e.rec.startUs = now; e.rec.endUs = now + dur; e.rec.batchRows = step.rows; }
+      batches.push(step.rows);
+      running.push({ endUs: now + dur, rows: step.rows });
+      idle--;
+    }
+  };
 
   for (;;) {
     const tArrival = next < o.arrivals.length ? o.arrivals[next].atUs : Infinity;
-    const tDone = completions.length ? Math.min(...completions) : Infinity;
+    let tDone = Infinity;
+    for (const r of running) tDone = Math.min(tDone, r.endUs);
     const t = Math.min(tArrival, tDone, wakeAt);
     if (t === Infinity) break;
     now = Math.max(now, t);
-    if (wakeAt <= now) wakeAt = Infinity;
-    for (let i = completions.length - 1; i >= 0; i--) {
-      if (completions[i] <= now) { completions.splice(i, 1); idle++; }
+    for (let i = running.length - 1; i >= 0; i--) {
+      if (running[i].endUs > now) continue;
+      // As the scheduler: the policy learns t(b) when the batch ends, then its instance is free and it decides again.
+      d.observeBatch(running[i].rows, o.curve(running[i].rows));
+      running.splice(i, 1);
+      idle++;
+      pump();
+    }
+    if (wakeAt <= now) {
+      wakeAt = Infinity;
+      pump();
     }
     while (next < o.arrivals.length && o.arrivals[next].atUs <= now) {
       const a = o.arrivals[next++];
       const rec: SimRecord = { arrival: a, startUs: -1, endUs: -1, batchRows: 0, refused: false };
       records.push(rec);
       const level = a.level ?? 0;
-      const deadlineUs = a.timeoutUs === undefined ? Infinity : a.atUs + a.timeoutUs;
-      const { rowsPerUs, batchRows } = traffic.drain(level, queue.peek()?.level ?? 4, o.policy.backlogBatchRows(), instances, now, (deadlineUs - now) / MARGIN);
-      traffic.observe(level, a.rows, now);
-      const ahead = queue.rowsAtOrAbove(level);
-      if (deadlineUs !== Infinity && rowsPerUs > 0 &&
-        now + MARGIN * (ahead / rowsPerUs + o.policy.predictComputeUs(Math.max(a.rows, Math.min(batchRows, ahead + a.rows)))) > deadlineUs) {
+      const e: Entry = {
+        rec, seq: -1, rows: a.rows, level, arrivalUs: now, deadlineUs: d.deadlineOf(level, a.timeoutUs, a.atUs, now),
+        timeoutAction: (o.queue ?? SIM_QUEUE).levels[level].timeoutAction, heapIndex: -1, where: 'out', shapeKey: '',
+      };
+      if (d.admit(e, now)) {
         rec.refused = true;
         rec.endUs = now;
         refused++;
         continue;
       }
-      o.policy.observeArrival(a.rows, a.atUs);
-      queue.push({
-        rec, seq: seq++, rows: a.rows, level, arrivalUs: a.atUs, timeoutAction: 'REJECT',
-        deadlineUs, heapIndex: -1, where: 'out', shapeKey: '',
-      });
-    }
-    // Requests that can no longer finish by their deadline are answered at once, as the scheduler does.
-    dead.length = 0;
-    queue.expire(now + MARGIN * o.policy.predictComputeUs(1), dead);
-    for (const e of dead) { e.rec.endUs = now; rejected++; }
-    while (idle > 0 && queue.size > 0) {
-      const d = o.policy.decide(queueState(queue, o.maxBatch, idle, instances), now);
-      if (!isDispatch(d)) {
-        if (!(d.waitUntil > now)) throw new Error(`policy ${o.policy.name} asked to wait until ${d.waitUntil} at ${now}`);
-        wakeAt = d.waitUntil;
-        break;
-      }
-      let limit = traffic.batchRows(d.dispatch, queue.peek()!, rowsAtOrAbove, now);
-      if (limit > 1) {
-        // As the scheduler: requests that cannot finish in time in this batch are answered now.
-        dead.length = 0;
-        queue.expire(now + MARGIN * o.policy.predictComputeUs(limit), dead);
-        for (const e of dead) { e.rec.endUs = now; rejected++; }
-        if (queue.size === 0) break;
-        limit = traffic.batchRows(d.dispatch, queue.peek()!, rowsAtOrAbove, now);
-      }
-      taken.length = 0;
-      const rows = formBatch(queue, limit, taken, (r, earliest) => now + MARGIN * o.policy.predictComputeUs(r) <= earliest);
-      const dur = o.curve(rows);
-      for (const e of taken) { e.rec.startUs = now; e.rec.endUs = now + dur; e.rec.batchRows = rows; }
-      batches.push(rows);
-      completions.push(now + dur);
-      o.policy.observeBatch(rows, dur);
-      idle--;
+      pump(); // as enqueue
     }
   }
   const done = records.filter((r) => r.startUs >= 0);

@@ -1,0 +1,142 @@
+import type { InferenceRequest, Tensor } from '../core/index.js';
+import { type ExecuteResult, type ModelInstance, InstanceDiedError } from '../backends/backend.js';
+import { BatchBufferPool, concatInputs } from './batch-assembly.js';
+import type { Counter } from './scheduler-metrics.js';
+
+/** One instance and the buffers its batches' inputs are concatenated into (reused: it runs one batch at a time). */
+export interface InstanceSlot {
+  readonly instance: ModelInstance;
+  readonly buffers: BatchBufferPool;
+}
+
+/** What one batch's run on an instance gave. */
+export interface BatchRun {
+  readonly result: ExecuteResult;
+  /** The instance's time for the run that succeeded (µs): what the policy learns t(b) from. */
+  readonly computeUs: number;
+  /** When it ended (µs, on the pool's clock). */
+  readonly endUs: number;
+}
+
+/** Warm-ups of all models in the process run one after another (see warmUp). */
+let warmUpChain: Promise<void> = Promise.resolve();
+
+/** Warm-up stops starting larger sizes once it has spent this long on one instance. */
+const WARM_UP_BUDGET_MS = 1000;
+
+/**
+ * A model version's instances, each running one batch at a time: the idle ones (a stack), the batch runs (inputs
+ * concatenated into the slot's own buffers, a run retried once when its worker died under it), and warm-up.
+ *
+ * Ownership: a slot taken with `acquire` belongs to the caller until it gives it back with `release` (after its
+ * batch's results are handed out); `execute` never releases it. Warm-up holds every idle slot while it runs.
+ */
+export class InstancePool {
+  /** Instances in all. */
+  readonly size: number;
+  private readonly idle: InstanceSlot[];
+  private busy = 0;
+
+  /**
+   * @param clock monotonic µs
+   * @param retries counts batches run again after their instance's worker died
+   */
+  constructor(instances: readonly ModelInstance[], private readonly clock: () => number, private readonly retries?: Counter) {
+    this.idle = instances.map((instance) => ({ instance, buffers: new BatchBufferPool() }));
+    this.size = instances.length;
+  }
+
+  /** Instances free to take a batch now (none while warm-up runs). */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Batches taken with `acquire` and not yet released (warm-up runs are not counted). */
+  get running(): number {
+    return this.busy;
+  }
+
+  /** Takes an idle instance (the caller checked idleCount > 0). */
+  acquire(): InstanceSlot {
+    const slot = this.idle.pop();
+    if (!slot) throw new Error('InstancePool.acquire: no idle instance');
+    this.busy++;
+    return slot;
+  }
+
+  /** Gives an acquired instance back. */
+  release(slot: InstanceSlot): void {
+    this.busy--;
+    this.idle.push(slot);
+  }
+
+  /**
+   * Runs one batch on an acquired slot: the requests' inputs concatenated along dim 0 into the slot's buffers (one
+   * request's tensors pass through as they are), then the instance computes `outputNames`. Rejects with the
+   * backend's error (or the assembly's INTERNAL / INVALID_ARGUMENT).
+   */
+  async execute(slot: InstanceSlot, requests: readonly InferenceRequest[], rows: number, outputNames: readonly string[]): Promise<BatchRun> {
+    const inputs = concatInputs(requests, rows, slot.buffers);
+    let t0 = this.clock();
+    let result: ExecuteResult;
+    try {
+      result = await slot.instance.execute(inputs, outputNames);
+    } catch (err) {
+      if (!(err instanceof InstanceDiedError)) throw err;
+      // The worker died under this batch and is being replaced: run the batch once more (it may not be what
+      // killed it), on the new worker. A second death fails the batch.
+      this.retries?.inc();
+      t0 = this.clock();
+      result = await slot.instance.execute(inputs, outputNames);
+    }
+    const endUs = this.clock();
+    return { result, computeUs: endUs - t0, endUs };
+  }
+
+  /**
+   * Runs a zero-filled batch (`make(rows)`) of each warm-up size on every idle instance before live traffic,
+   * smallest first, and reports each one's time to `observe` (the policy learns t(b) from them). The session's first
+   * run pays a one-time cost (measured ~1 ms on small models) and is not timed; a new batch size after that costs
+   * nothing extra on the CPU provider (docs/scheduling.md), so each size runs once. Sizes past a total budget of
+   * WARM_UP_BUDGET_MS per instance are left to live traffic to learn. The instances are not idle meanwhile: batches
+   * wait for it in the caller's queue.
+   */
+  async warmUp(
+    sizes: readonly number[], make: (rows: number) => Tensor[], outputNames: readonly string[],
+    observe: (rows: number, computeUs: number) => void,
+  ): Promise<void> {
+    if (sizes.length === 0) return;
+    // One model warms up at a time in this process: models load concurrently, and timings taken while another
+    // model's warm-up shares the cores would teach the policy a wrong curve (seen in the first load sweep).
+    const previous = warmUpChain;
+    let release!: () => void;
+    warmUpChain = new Promise<void>((r) => { release = r; });
+    await previous;
+    const slots = this.idle.splice(0);
+    try {
+      await Promise.all(slots.map((slot) => this.warmUpOne(slot.instance, sizes, make, outputNames, observe)));
+    } finally {
+      this.idle.push(...slots);
+      release();
+    }
+  }
+
+  private async warmUpOne(
+    instance: ModelInstance, sizes: readonly number[], make: (rows: number) => Tensor[], outputNames: readonly string[],
+    observe: (rows: number, computeUs: number) => void,
+  ): Promise<void> {
+    try {
+      await instance.execute(make(sizes[0]), outputNames);
+      const start = this.clock();
+      for (const size of sizes) {
+        const t0 = this.clock();
+        await instance.execute(make(size), outputNames);
+        const t1 = this.clock();
+        observe(size, t1 - t0);
+        if (t1 - start > WARM_UP_BUDGET_MS * 1000) break;
+      }
+    } catch {
+      // A model that cannot run zeros (or a failing instance) skips warm-up; live errors still surface.
+    }
+  }
+}
