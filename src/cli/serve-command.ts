@@ -30,6 +30,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     logger: log,
     batchingPolicy: opts.batchingPolicy,
     computeCores: opts.computeCores,
+    computeNice: opts.computeNice,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {

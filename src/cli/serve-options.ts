@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly computeCores: number | undefined;
   /** HTTP frontend threads (tritonserver's --http-thread-count); 0 = the main thread's event loop. */
   readonly httpThreadCount: number;
+  /** Nice value of model instances' threads; undefined = the server's default. */
+  readonly computeNice: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -53,6 +55,8 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --compute-cores N               cores each model's instances split among them for ONNX Runtime's threads
                                   (default: all of 1–2 cores, three quarters of more, leaving the rest to
                                   request handling)
+  --compute-nice N                how much lower (Linux nice, 0..19) model instances' threads run than request
+                                  handling (default 10; 0 = the same; see docs/overload.md)
   -h, --help                      this help
 `;
 
@@ -101,6 +105,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'metrics-address': { type: 'string' },
         'batching-policy': { type: 'string' },
         'compute-cores': { type: 'string' },
+        'compute-nice': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -145,5 +150,6 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     batchingPolicy: policy as BatchingPolicyName | undefined,
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
     httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,
+    computeNice: int('compute-nice', values['compute-nice'], 0, 19),
   });
 }

@@ -14,6 +14,7 @@ import type {
   AdmissionProbe, InferenceService, ModelMetadata, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
 import { Admission } from './admission.js';
+import { setComputeWorkerNice } from '../core/start-worker.js';
 import { ManagedModel, type ModelVersion } from './model-version.js';
 import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
 import { validateRequest } from './validate-request.js';
@@ -48,7 +49,16 @@ export interface InferenceServerOptions {
    * the sharing (bench/README.md). In-process use without a frontend can give it every core.
    */
   readonly computeCores?: number;
+  /**
+   * How much lower model instances' threads run than request handling (Linux nice, 0..19; 0 = the same). Where they
+   * share cores, requests are then read, refused or answered at once rather than after the kernel's time slice
+   * (docs/overload.md). Process-wide; default DEFAULT_COMPUTE_NICE.
+   */
+  readonly computeNice?: number;
 }
+
+/** The default of InferenceServerOptions.computeNice (measured in docs/overload.md). */
+export const DEFAULT_COMPUTE_NICE = 10;
 
 /** The default of InferenceServerOptions.computeCores. */
 export const defaultComputeCores = (cores = availableParallelism()): number => (cores <= 2 ? cores : Math.floor((cores * 3) / 4));
@@ -93,6 +103,7 @@ export class InferenceServer implements InferenceService {
 
   /** Scans the repositories and loads every model concurrently; resolves when each is READY or UNAVAILABLE. */
   static async create(options: InferenceServerOptions): Promise<InferenceServer> {
+    setComputeWorkerNice(options.computeNice ?? DEFAULT_COMPUTE_NICE);
     const backends = options.backends ?? await createBackends();
     const server = new InferenceServer(options, backends);
     const found = await scanRepositories([...options.modelRepositories], (e) => server.log.warn(e, 'not a model folder: ignored'));

@@ -132,7 +132,7 @@ test('probe changes nothing: the same run with probes interleaved decides exactl
   };
   const plain = run(false);
   const probed = run(true);
-  assert.ok(plain.some((l) => l.includes('exceeds the request\'s timeout')), 'the run includes refusals');
+  assert.ok(plain.some((l) => l.includes('exceeds the request\'s deadline')), 'the run includes refusals');
   assert.ok(plain.some((l) => l.startsWith('batch')));
   assert.deepEqual(probed, plain);
 });

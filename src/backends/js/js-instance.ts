@@ -22,7 +22,7 @@ import { packTensors, unpackTensor } from './tensor-wire.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import { startWorker } from '../../core/start-worker.js';
 
-const spawnWorker = (name: string): Worker => startWorker('./js-worker', import.meta.url, { name });
+const spawnWorker = (name: string): Worker => startWorker('./js-worker', import.meta.url, { name }, 'compute');
 
 /** How long unload waits for the model's finalize() before ending the worker anyway. */
 const FINALIZE_TIMEOUT_MS = 5000;

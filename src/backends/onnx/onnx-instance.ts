@@ -37,7 +37,7 @@ type Ready = Extract<FromWorker, { kind: 'ready' }>;
 
 /** Starts a session worker and waits until it has loaded the model; rejects with why it could not. */
 async function loadWorker(spec: InstanceSpec, init: WorkerInit): Promise<{ worker: Worker; ready: Ready }> {
-  const worker = startWorker('./session-worker', import.meta.url, { workerData: init });
+  const worker = startWorker('./session-worker', import.meta.url, { workerData: init }, 'compute');
   const first = await new Promise<FromWorker | Error>((resolve) => {
     const onMessage = (msg: FromWorker): void => { cleanup(); resolve(msg); };
     const onError = (err: Error): void => { cleanup(); resolve(err); };

@@ -10,12 +10,6 @@ import { explainLoadError } from './execution-providers.js';
 import { classifyRunError, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
 import type { FromWorker, ToWorker, WireOutput, WorkerInit } from './worker-protocol.js';
 
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (process.env.NICE_TEST) setPriority(tid, Number(process.env.NICE_TEST));
-} catch { /* not Linux */ }
 const port = parentPort!;
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(msg, transfer);
 
