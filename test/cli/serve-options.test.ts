@@ -7,6 +7,7 @@ test('defaults follow tritonserver: port 8000 on 0.0.0.0, auto-complete on, keep
     modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
+    computeNice: undefined,
   });
 });
 
@@ -15,6 +16,7 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
     '--model-repository', 'a', '--model-repository=b', '--http-port', '0', '--http-address', '127.0.0.1',
     '--strict-model-config', '--exit-on-error=false', '--log-verbose', '2', '--log-format', 'json',
     '--max-request-body-bytes', '1024', '--max-tensor-elements', '99', '--max-tensor-rank', '3', '--compute-cores', '3', '--http-thread-count', '4',
+    '--max-inflight-requests', '5', '--max-inflight-bytes', '4096', '--max-connections', '7', '--compute-nice', '0',
   ]);
   assert.notEqual(o, 'help');
   if (o === 'help') return;
@@ -24,7 +26,10 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   assert.equal(o.exitOnError, false);
   assert.equal(o.logVerbose, 2);
   assert.equal(o.logFormat, 'json');
-  assert.deepEqual(o.limits, { maxBodyBytes: 1024, maxTensorElements: 99, maxRank: 3 });
+  assert.deepEqual(o.limits, {
+    maxBodyBytes: 1024, maxTensorElements: 99, maxRank: 3, maxInflightRequests: 5, maxInflightBytes: 4096, maxConnections: 7,
+  });
+  assert.equal(o.computeNice, 0);
   assert.equal(o.computeCores, 3);
   assert.equal(o.httpThreadCount, 4);
   assert.ok(Object.isFrozen(o));
@@ -38,6 +43,8 @@ test('bad input is a UsageError naming the flag', () => {
     [['--model-repository', 'a', 'extra'], /extra/],
     [['--model-repository', 'a', '--http-port', '70000'], /--http-port must be an integer in 0\.\.65535/],
     [['--model-repository', 'a', '--max-tensor-rank', '0'], /--max-tensor-rank/],
+    [['--model-repository', 'a', '--compute-nice', '20'], /--compute-nice must be an integer in 0\.\.19/],
+    [['--model-repository', 'a', '--max-inflight-requests', '0'], /--max-inflight-requests/],
     [['--model-repository', 'a', '--log-format', 'xml'], /--log-format is text or json/],
     [['--model-repository', 'a', '--exit-on-error=maybe'], /--exit-on-error takes true or false/],
     [['--model-repository', 'a', '--compute-cores', '0'], /--compute-cores must be an integer in 1\.\.4096/],

@@ -34,6 +34,8 @@ export interface HttpFrontendOptions {
   readonly logger?: Logger;
   /** How long close() waits for in-flight requests before cutting connections. Default 30 s. */
   readonly closeGraceMs?: number;
+  /** Open connections at most; default the service's limits.maxConnections. */
+  readonly maxConnections?: number;
 }
 
 const HEADER_LENGTH = 'inference-header-content-length';
@@ -60,7 +62,7 @@ export class HttpFrontend {
     const server = createServer({ keepAlive: true, requestTimeout: 300_000 });
     server.keepAliveTimeout = 65_000;
     // Past it node:http closes new connections as they are accepted: the cheapest refusal there is.
-    server.maxConnections = service.limits.maxConnections;
+    server.maxConnections = options.maxConnections ?? service.limits.maxConnections;
     const fe = new HttpFrontend(server, service, log);
     fe.grace = options.closeGraceMs ?? 30_000;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => fe.onRequest(req, res));
