@@ -9,11 +9,14 @@
  * 2. slo: the same offered loads, no timeouts, the model declares a latency target: p99 of admitted (answered)
  *    requests ÷ the target (target ≤ 1.2), and what was shed by priority.
  * 3. refusal: main-thread CPU µs per refused request ÷ per served request, at the same request rate (target ≤ 0.1).
- *    Refused requests are priority-2 requests whose `timeout` (1 µs) no prediction can meet.
+ *    Refused requests are priority-2 requests whose `timeout` (1 µs) no prediction can meet. Beside it, the same rate
+ *    to the bare node:http floor server: no refusal over node:http costs less.
+ * 4. rss: 3× overload (as in 1) for --soak-s seconds: the server's RSS each second (VmRSS), and that it still answers.
  *
  *   node --import tsx bench/overload.ts [--cpus 0:1] [--only deadlines|slo|refusal] [--window-ms 4000] [--pairs 3]
- *     [--encoding binary|json] [--timeout-ms 40] [--target-ms 40]
+ *     [--encoding binary|json] [--timeout-ms 40] [--target-ms 40] [--loads 1.5,3] [--soak-s 60]
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { mlpModel, seededFloats } from '../test/fixtures/models.js';
@@ -33,7 +36,7 @@ const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, only: { type: 'string' }, 'window-ms': { type: 'string', default: '4000' },
   pairs: { type: 'string', default: '3' }, encoding: { type: 'string', default: 'binary' },
   'timeout-ms': { type: 'string', default: '40' }, 'target-ms': { type: 'string', default: '40' },
-  loads: { type: 'string', default: '1.5,3' },
+  loads: { type: 'string', default: '1.5,3' }, 'soak-s': { type: 'string', default: '60' },
 } });
 const [SERVER_CPUS, CLIENT_CPUS] = a.cpus!.split(':');
 const MS = Number(a['window-ms']), PAIRS = Number(a.pairs), TIMEOUT_MS = Number(a['timeout-ms']), TARGET_MS = Number(a['target-ms']);
@@ -256,6 +259,29 @@ try {
     }
     console.log(`refusal: main-thread CPU per refused ÷ per served request, ${rate.toFixed(0)} req/s: ${fmtRatio(ratios)} (target ≤ 0.1); ` +
       `node:http floor ÷ served ${fmtRatio(floors)}`);
+  }
+  if (only === 'rss') {
+    // Only when asked: a minute of 3× overload.
+    const hi = requests(server.url, 'mlp', 32, { priority: 1 });
+    const lo = requests(server.url, 'mlp', 32, { priority: 2, timeout: TIMEOUT_MS * 1000 });
+    const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+    const before = rssMb();
+    const streams = [stream(server, hi.bodies, expected, HIGH_SHARE * 3 * cap, Infinity, wrong),
+      stream(server, lo.bodies, expected, (1 - HIGH_SHARE) * 3 * cap, TIMEOUT_MS * 1000, wrong)];
+    for (const st of streams) st.tally.active = true;
+    const samples: number[] = [];
+    for (let sec = 0; sec < Number(a['soak-s']); sec++) {
+      await sleep(1000);
+      samples.push(rssMb());
+    }
+    for (const st of streams) st.tally.active = false;
+    await Promise.all(streams.map((st) => st.stop()));
+    const [H, L] = streams.map((st) => st.tally);
+    const half = samples.slice(Math.floor(samples.length / 2));
+    console.log(`rss: before ${before.toFixed(0)} MB; during ${samples.length} s of 3× overload max ${Math.max(...samples).toFixed(0)} MB, ` +
+      `second half ${Math.min(...half).toFixed(0)}–${Math.max(...half).toFixed(0)} MB; after ${rssMb().toFixed(0)} MB; ` +
+      `answered high ${H.ok}, low ${L.ok} (late ${H.late + L.late}), refused high ${H.refusedText}, low ${L.refusedText}; server alive: ${server.child.exitCode === null}`);
+    console.log(`  every 5 s: ${samples.filter((_, k) => k % 5 === 4).map((x) => x.toFixed(0)).join(' ')} MB`);
   }
   console.log(`answers checked against in-process results: wrong ${wrong.n}`);
 } finally {
