@@ -11,6 +11,16 @@ export class InstanceDiedError extends InferenceError {
   }
 }
 
+/**
+ * The health of one instance, one enum (the instance's own lifecycle; the model version's is ModelState):
+ * - READY: takes a batch now.
+ * - RESTARTING: its worker died and a new one is loading; execute waits for it (no call is refused for this).
+ * - FAILED: it cannot run: its worker died too often within the restart window, or a replacement could not load.
+ *   execute rejects UNAVAILABLE at once with the reason; it tries once more when the restart budget allows.
+ * - UNLOADED: after unload; execute rejects UNAVAILABLE.
+ */
+export type InstanceHealth = 'READY' | 'RESTARTING' | 'FAILED' | 'UNLOADED';
+
 /** Everything a backend needs to create one instance of one model version. Frozen by the server. */
 export interface InstanceSpec {
   readonly model: string;
@@ -56,11 +66,24 @@ export interface ExecuteResult {
  * - Input tensors are whole batches: when `max_batch_size > 0` dim 0 is the batch dimension, already concatenated.
  * - Rejects with an InferenceError (INTERNAL for backend failures, INVALID_ARGUMENT for inputs the runtime refuses).
  *   A rejection leaves the instance usable unless `unload` follows.
- * - A worker that dies does not take the instance with it: the run rejects with InstanceDiedError and the instance
- *   starts a new worker (later calls wait for it), within a bounded restart rate; past it, calls reject UNAVAILABLE.
+ * - A worker that dies does not take the instance with it: the run in flight rejects with InstanceDiedError (never
+ *   hangs) and the instance starts a new worker at once (calls meanwhile wait for it), within a bounded restart rate
+ *   (src/backends/instance-lifecycle.ts); past it, calls reject UNAVAILABLE saying why, and `health` is FAILED.
  */
 export interface ModelInstance {
   readonly name: string;
+  /**
+   * Where the instance stands (InstanceHealth). Absent: always READY (an instance with no worker to lose, such as
+   * an in-process stand-in). Readiness of the model version reads it (src/server/model-version.ts).
+   */
+  readonly health?: InstanceHealth;
+  /** Why `health` is not READY ('' while READY). */
+  readonly healthReason?: string;
+  /**
+   * Calls `listener` after each change of `health`, synchronously, in order; returns a function that stops it.
+   * Listeners must not throw.
+   */
+  onHealthChange?(listener: (health: InstanceHealth) => void): () => void;
   execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult>;
   /** Frees the session and ends its worker. Pending calls reject with UNAVAILABLE. */
   unload(): Promise<void>;

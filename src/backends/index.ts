@@ -2,7 +2,7 @@ import type { Backend } from './backend.js';
 import { OnnxBackend } from './onnx/onnx-backend.js';
 import { JsBackend } from './js/js-backend.js';
 
-export type { Backend, ModelInstance, InstanceSpec, ExecuteResult, ExecuteTiming, ModelSignature, SignatureTensor } from './backend.js';
+export type { Backend, ModelInstance, InstanceHealth, InstanceSpec, ExecuteResult, ExecuteTiming, ModelSignature, SignatureTensor } from './backend.js';
 export { OnnxBackend } from './onnx/onnx-backend.js';
 export { JsBackend } from './js/js-backend.js';
 export type { JsModel, JsModelContext, JsTensor } from './js/js-model.js';

@@ -225,10 +225,13 @@ export class InferenceServer implements InferenceService {
     return !this.closing;
   }
 
-  /** Triton's strict readiness: every model not explicitly unloaded is READY, and the server is not closing. */
+  /**
+   * Triton's strict readiness: every model not explicitly unloaded is READY (and so is one of its instances: see
+   * ModelVersion.readiness), and the server is not closing.
+   */
   isReady(): boolean {
     if (this.closing) return false;
-    for (const m of this.models.values()) if (m.wanted && m.state !== 'READY') return false;
+    for (const m of this.models.values()) if (m.wanted && (m.state !== 'READY' || !this.isModelReady(m.name))) return false;
     return true;
   }
 
@@ -250,10 +253,10 @@ export class InferenceServer implements InferenceService {
     return m.config;
   }
 
+  /** The version a request would go to is READY and so is one of its instances (ModelVersion.readiness). */
   isModelReady(name: string, version?: string): boolean {
     try {
-      this.resolve(name, version);
-      return true;
+      return this.resolve(name, version).readiness().state === 'READY';
     } catch {
       return false;
     }
@@ -263,7 +266,7 @@ export class InferenceServer implements InferenceService {
     const rows: RepositoryIndexEntry[] = [];
     for (const m of [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name))) {
       if (m.versions.size === 0) rows.push({ name: m.name, state: m.state, reason: m.reason });
-      for (const v of [...m.versions.values()].reverse()) rows.push({ name: m.name, version: v.version, state: v.state, reason: v.reason });
+      for (const v of [...m.versions.values()].reverse()) rows.push({ name: m.name, version: v.version, ...v.readiness() });
     }
     return options.readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
   }

@@ -24,6 +24,23 @@ export class ModelVersion {
 
   constructor(readonly model: string, readonly version: string) {}
 
+  /**
+   * The state readiness reports (model ready, server ready, repository index): the lifecycle state, except that a
+   * READY version none of whose instances is READY (workers restarting or failed: ModelInstance.health) reports
+   * UNAVAILABLE with their reasons, and READY again once one is back. Requests still reach it: its scheduler waits
+   * for a restarting instance, and a failed one refuses at once, so none hangs.
+   */
+  readiness(): { readonly state: ModelState; readonly reason: string } {
+    if (this.state !== 'READY' || this.instances.length === 0) return { state: this.state, reason: this.reason };
+    const why: string[] = [];
+    for (const i of this.instances) {
+      const health = i.health ?? 'READY';
+      if (health === 'READY') return { state: 'READY', reason: '' };
+      why.push(`instance '${i.name}' ${health}: ${i.healthReason ?? ''}`);
+    }
+    return { state: 'UNAVAILABLE', reason: why.join('; ') };
+  }
+
   fail(reason: string): void {
     this.state = 'UNAVAILABLE';
     this.reason = reason;

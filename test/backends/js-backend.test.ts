@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { JsBackend } from '../../src/backends/js/js-backend.js';
-import type { ModelInstance } from '../../src/backends/backend.js';
+import { InstanceDiedError, type ModelInstance } from '../../src/backends/backend.js';
 import { DATATYPES, InferenceError, allocate, dataTypeInfo, type Tensor } from '../../src/core/index.js';
 import { fromUtf8, modelConfig, tensorConfig, tmpRepo, utf8, writeJsModel } from '../pipeline/helpers.js';
 
@@ -175,7 +175,9 @@ export function execute(inputs) {
   assert.deepEqual(order, ['timers', 'execute']);
 });
 
-test('a worker that dies fails its batch only; the next call gets a fresh worker', async () => {
+test('a worker that dies takes only its batch (InstanceDiedError); the replacement starts with fresh module state', async () => {
+  // The contract's death cases run for every instance kind in instance-conformance.test.ts; this is what JS adds:
+  // deaths from model code (process.exit, an uncaught error after answering) and initialize running again.
   const inst = await load('crasher', `
 let calls = 0;
 export function execute(inputs) {
@@ -185,10 +187,19 @@ export function execute(inputs) {
   return [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [calls, 0] }];
 }`);
   const run = (n: number) => inst.execute([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([n, 0]) }], ['y']);
+  const restarted = () => new Promise<void>((resolve) => {
+    const stop = inst.onHealthChange!((h) => { if (h === 'READY') { stop(); resolve(); } });
+  });
   assert.equal((await run(0)).outputs[0].data[0], 1);
   assert.equal((await run(0)).outputs[0].data[0], 2);
-  await assert.rejects(run(1), (e: unknown) => e instanceof InferenceError && e.code === 'INTERNAL' && /exited with code 3/.test(e.message));
+  await assert.rejects(run(1), (e: unknown) => e instanceof InstanceDiedError && /'crasher_0_0': its worker exited with code 3; a new worker is starting/.test(e.message));
   assert.equal((await run(0)).outputs[0].data[0], 1, 'a fresh module state after the restart');
+  // An uncaught error after the answer: the answer stands, the worker is replaced before the next call.
+  const back = restarted();
+  assert.equal((await run(2)).outputs[0].data[0], 2);
+  await back;
+  assert.equal(inst.health, 'READY');
+  assert.equal((await run(0)).outputs[0].data[0], 1);
 });
 
 test('instances are isolated and finalize runs at unload', async () => {
@@ -261,14 +272,15 @@ export function execute(inputs) {
   });
 });
 
-test('execute_timeout_ms ends a model stuck in a loop: that batch fails, the next gets a fresh worker', async () => {
+test('execute_timeout_ms ends a model stuck in a loop: that batch fails (INTERNAL, not retryable), the next gets a fresh worker', async () => {
   const inst = await load('looper', `
 export function execute(inputs) {
   if (inputs[0].data[0] === 1) for (;;) {}
   return [{ name: 'y', datatype: 'FP32', shape: [1, 2], data: [5, 5] }];
 }`, { parameters: { execute_timeout_ms: { string_value: '300' } } });
   const run = (n: number) => inst.execute([{ name: 'x', datatype: 'FP32', shape: [1, 2], data: new Float32Array([n, 0]) }], ['y']);
-  await assert.rejects(run(1), (e: unknown) => e instanceof InferenceError && e.code === 'INTERNAL' && /longer than 300 ms/.test(e.message));
+  await assert.rejects(run(1), (e: unknown) => e instanceof InferenceError && !(e instanceof InstanceDiedError) && e.code === 'INTERNAL' && /longer than 300 ms/.test(e.message));
+  assert.equal(inst.health, 'RESTARTING', 'the ended worker is being replaced already');
   assert.deepEqual(Array.from((await run(0)).outputs[0].data as Float32Array), [5, 5]);
   await assert.rejects(load('badtimeout', 'export function execute() { return []; }', { parameters: { execute_timeout_ms: { string_value: 'soon' } } }), /execute_timeout_ms/);
 });

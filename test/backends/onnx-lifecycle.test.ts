@@ -1,7 +1,6 @@
 /** ONNX instances as things that start, fail to start, run off the main thread, die and unload. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Worker } from 'node:worker_threads';
 import { InferenceError, type Tensor } from '../../src/core/index.js';
 import { OnnxBackend } from '../../src/backends/onnx/onnx-backend.js';
 import { createBackends } from '../../src/backends/index.js';
@@ -131,30 +130,4 @@ test('unload during a run rejects it with UNAVAILABLE before the run ends; later
   }
 });
 
-test('a worker that dies is replaced: the next calls wait for the new one and get right answers; a crash loop ends UNAVAILABLE', async () => {
-  const { bytes, reference } = mlpModel(4, 4, 2);
-  const m = tempModel('mlp', bytes);
-  const inst = await backend.createInstance(m.spec());
-  const x = seededFloats(4, 3, 1);
-  const run = () => inst.execute([{ name: 'input', datatype: 'FP32', shape: [1, 4], data: x }], ['output']);
-  // Stand-in for a crash: the worker ends without the instance asking. (Only while idle: ending a worker inside
-  // session.run aborts the process, see OnnxInstance.shutDown.)
-  const kill = async () => {
-    const worker = (inst as unknown as { worker: Worker }).worker;
-    await new Promise((resolve) => { worker.once('exit', resolve); void worker.terminate(); });
-  };
-  try {
-    const want = reference(x, 1);
-    for (let death = 1; death <= 3; death++) {
-      await kill();
-      const got = (await run()).outputs[0].data as Float32Array;
-      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5, `after death ${death}`);
-    }
-    // A fourth death within the minute: no more restarts, and calls say why instead of hanging.
-    await kill();
-    await assert.rejects(run(), isUnavailable(/worker of instance 'mlp_0_0' exited.*not restarted: it died 4 times within 60 s/));
-  } finally {
-    await inst.unload();
-    m.remove();
-  }
-});
+// Worker deaths, restarts and the restart budget: instance-conformance.test.ts (every instance kind).

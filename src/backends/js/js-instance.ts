@@ -2,8 +2,10 @@
  * One instance of a JS model: a worker thread that holds the model's module, driven from the server thread.
  *
  * Isolation: model code shares nothing with the server but messages. If the worker dies (an uncaught error in
- * model code, process.exit, out of memory), the batch it ran fails with INTERNAL and the next execute starts a
- * fresh worker (initialize runs again), so one bad input cannot take the model down for good.
+ * model code, process.exit, out of memory), the batch it ran rejects with InstanceDiedError and a fresh worker
+ * starts at once (initialize runs again; calls meanwhile wait for it), within the restart budget shared with ONNX
+ * instances (InstanceLifecycle, ../instance-lifecycle.ts); past it the instance is FAILED and calls are refused
+ * with the reason. So one bad input cannot take the model down for good, and none can leave a call hanging.
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -12,11 +14,14 @@ import {
   InferenceError,
   elementCount,
   fromConfigName,
+  internal,
+  unavailable,
   type DataType,
   type Tensor,
   type TensorData,
 } from '../../core/index.js';
-import type { ExecuteResult, InstanceSpec, ModelInstance } from '../backend.js';
+import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
+import { InstanceLifecycle } from '../instance-lifecycle.js';
 import type { JsModelContext } from './js-model.js';
 import { packTensors, unpackTensor } from './tensor-wire.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
@@ -41,11 +46,12 @@ interface Running {
 
 export class JsModelInstance implements ModelInstance {
   readonly name: string;
+  /** Set while READY (and during unload); undefined from a death until the replacement is adopted. */
   private worker: Worker | undefined;
-  private starting: Promise<Worker> | undefined;
   private running: Running | undefined;
   private nextId = 1;
-  private unloaded = false;
+  private readonly life: InstanceLifecycle<Worker>;
+  private unloading: Promise<void> | undefined;
   private readonly outputs = new Map<string, OutputSpec>();
   private readonly batched: boolean;
   private readonly context: JsModelContext;
@@ -72,12 +78,33 @@ export class JsModelInstance implements ModelInstance {
       instanceName: spec.instanceName,
       threads: spec.threads,
     };
+    this.life = new InstanceLifecycle(`model '${spec.model}' instance '${spec.instanceName}'`, {
+      start: () => this.spawn(),
+      adopt: (w) => this.adopt(w),
+      discard: (w) => w.terminate(),
+    });
   }
 
-  /** Starts the worker and waits for the model's initialize(); rejects with its error. */
-  start(): Promise<Worker> {
-    if (this.worker) return Promise.resolve(this.worker);
-    this.starting ??= new Promise<Worker>((resolve, reject) => {
+  get health(): InstanceHealth {
+    return this.life.health;
+  }
+
+  get healthReason(): string {
+    return this.life.reason;
+  }
+
+  onHealthChange(listener: (health: InstanceHealth) => void): () => void {
+    return this.life.onChange(listener);
+  }
+
+  /** Starts the first worker and waits for the model's initialize(); rejects with its error. */
+  async start(): Promise<void> {
+    this.adopt(await this.spawn());
+  }
+
+  /** A new worker with the model loaded (initialize() done); rejects with why not. */
+  private spawn(): Promise<Worker> {
+    return new Promise<Worker>((resolve, reject) => {
       const w = spawnWorker(`js:${this.name}`);
       const onExit = (code: number) => reject(new Error(`worker exited (code ${code}) while loading`));
       w.once('error', reject);
@@ -90,29 +117,30 @@ export class JsModelInstance implements ModelInstance {
           reject(new Error(msg.type === 'init-error' ? msg.message : `unexpected ${msg.type} while loading`));
           return;
         }
-        w.on('message', (m: FromWorker) => this.onMessage(m));
-        w.on('error', (err) => this.onDeath(w, `worker failed: ${err.message}`));
-        w.on('exit', (code) => this.onDeath(w, `worker exited with code ${code}`));
-        this.worker = w;
         resolve(w);
       });
       w.postMessage({ type: 'init', modelPath: this.spec.modelPath, context: this.context } satisfies ToWorker);
-    }).finally(() => {
-      this.starting = undefined;
     });
-    return this.starting;
   }
 
-  async execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
-    if (this.unloaded) throw new InferenceError('UNAVAILABLE', `instance ${this.name} is unloaded`);
-    if (this.running || this.starting) throw new InferenceError('INTERNAL', `instance ${this.name}: execute called while busy`);
+  /** From now on `w` is the instance's worker; events of earlier (dead) workers are ignored. */
+  private adopt(w: Worker): void {
+    this.worker = w;
+    w.on('message', (m: FromWorker) => { if (this.worker === w) this.onMessage(m); });
+    w.on('error', (err) => this.onDeath(w, `its worker failed: ${err.message}`));
+    w.on('exit', (code) => this.onDeath(w, `its worker exited with code ${code}`));
+  }
+
+  execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
+    const wait = this.life.ready();
+    if (wait !== undefined) return wait.then(() => this.execute(inputs, outputNames));
+    if (this.running) return Promise.reject(internal(`instance ${this.name}: execute called while busy`));
+    return this.run(this.worker!, inputs, outputNames);
+  }
+
+  /** One batch on `worker` (READY, idle). Sets `running` before its first await, so a second call is refused. */
+  private async run(worker: Worker, inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
     const t0 = performance.now();
-    let worker: Worker;
-    try {
-      worker = this.worker ?? (await this.start());
-    } catch (err) {
-      throw new InferenceError('INTERNAL', `model '${this.spec.model}' instance ${this.name}: restart failed: ${(err as Error).message}`);
-    }
     for (const n of outputNames) {
       if (!this.outputs.has(n)) throw new InferenceError('INVALID_ARGUMENT', `model '${this.spec.model}' has no output '${n}'`);
     }
@@ -123,8 +151,12 @@ export class JsModelInstance implements ModelInstance {
     const result = await new Promise<Extract<FromWorker, { type: 'result' }>>((resolve, reject) => {
       this.running = { id, resolve, reject };
       worker.postMessage({ type: 'execute', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);
-      // A model stuck in a loop cannot be interrupted inside its thread: end the thread (the next batch gets a new one).
-      if (this.timeoutMs > 0) timer = setTimeout(() => this.onDeath(worker, `execute took longer than ${this.timeoutMs} ms (execute_timeout_ms): worker ended`), this.timeoutMs);
+      // A model stuck in a loop cannot be interrupted inside its thread: end the thread (a new one starts at once).
+      // The batch itself fails (INTERNAL, not retried): it is what kept the worker busy.
+      if (this.timeoutMs > 0) {
+        timer = setTimeout(() => this.onDeath(worker, `execute took longer than ${this.timeoutMs} ms (execute_timeout_ms): worker ended`,
+          this.modelError(`execute took longer than ${this.timeoutMs} ms (execute_timeout_ms): worker ended`)), this.timeoutMs);
+      }
     }).finally(() => clearTimeout(timer));
     const t2 = performance.now();
     const byName = new Map(result.outputs.map((w) => [w.name, w]));
@@ -170,20 +202,32 @@ export class JsModelInstance implements ModelInstance {
     r.reject(new InferenceError(code, prefix + msg.message));
   }
 
-  /** The worker is gone: fail the batch it held; the next execute starts a new one. */
-  private onDeath(w: Worker, why: string): void {
+  /**
+   * The worker is gone (or ended for overrunning execute_timeout_ms): reject the batch it held (never leave it
+   * hanging) with `runError` or what the lifecycle says (InstanceDiedError while a new worker starts at once).
+   */
+  private onDeath(w: Worker, why: string, runError?: InferenceError): void {
     if (this.worker !== w) return;
     this.worker = undefined;
     void w.terminate();
     const r = this.running;
     this.running = undefined;
-    r?.reject(new InferenceError(this.unloaded ? 'UNAVAILABLE' : 'INTERNAL', `model '${this.spec.model}' (${this.name}): ${why}`));
+    const err = this.life.died(why);
+    r?.reject(runError !== undefined && this.life.health !== 'UNLOADED' ? runError : err);
   }
 
-  async unload(): Promise<void> {
-    if (this.unloaded) return;
-    this.unloaded = true;
-    const w = this.worker ?? (await this.starting?.catch(() => undefined));
+  unload(): Promise<void> {
+    this.unloading ??= this.shutDown();
+    return this.unloading;
+  }
+
+  private async shutDown(): Promise<void> {
+    const settled = this.life.unload(); // a worker starting now is discarded when it is ready
+    const r = this.running;
+    this.running = undefined;
+    r?.reject(unavailable(`instance ${this.name} was unloaded`));
+    await settled;
+    const w = this.worker;
     if (!w) return;
     const finalized = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, FINALIZE_TIMEOUT_MS);
@@ -200,8 +244,6 @@ export class JsModelInstance implements ModelInstance {
     });
     w.postMessage({ type: 'finalize' } satisfies ToWorker);
     await finalized;
-    this.running?.reject(new InferenceError('UNAVAILABLE', `instance ${this.name} was unloaded`));
-    this.running = undefined;
     this.worker = undefined;
     await w.terminate();
   }

@@ -2,11 +2,11 @@
  * One ONNX model instance: an InferenceSession in its own worker thread, driven from the main thread.
  * The main thread only copies inputs into the instance's transfer buffer and wraps the outputs it gets back.
  *
- * Lifecycle: READY → (unload) UNLOADING. A worker that dies on its own (a crash, out of memory, the thread ended)
- * takes only its run with it: that run rejects with InstanceDiedError, the instance goes RESTARTING while a new
- * worker loads the session (calls meanwhile wait for it), then READY again; past MAX_RESTARTS deaths in
- * RESTART_WINDOW_MS, or when the new worker cannot load, it stays UNAVAILABLE with the reason. A run in flight is
- * never left hanging. Timing: inputUs = packing here + building ORT
+ * Lifecycle (health, InstanceLifecycle in ../instance-lifecycle.ts, shared with JS instances): a worker that dies
+ * on its own (a crash, out of memory, the thread ended) takes only its run with it: that run rejects with
+ * InstanceDiedError, the instance goes RESTARTING while a new worker loads the session (calls meanwhile wait for
+ * it), then READY again; past the restart budget it is FAILED and calls are refused with the reason. A run in
+ * flight is never left hanging. Timing: inputUs = packing here + building ORT
  * tensors in the worker; inferUs = session.run; outputUs = readying outputs in the worker + wrapping them here.
  * The thread hop itself (~20 µs each way and back on an idle core) is in none of the three.
  *
@@ -17,7 +17,8 @@
 import type { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { type Tensor, InferenceError, internal, unavailable } from '../../core/index.js';
-import { type ExecuteResult, type InstanceSpec, type ModelInstance, InstanceDiedError } from '../backend.js';
+import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
+import { InstanceLifecycle } from '../instance-lifecycle.js';
 import { missingProviderReason } from './execution-providers.js';
 import { sessionPlanFor } from './session-options.js';
 import { startWorker } from '../../core/start-worker.js';
@@ -26,12 +27,6 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 /** How long unload waits for an idle worker to release its session before terminating it anyway. */
 const CLOSE_GRACE_MS = 2000;
-
-/** A worker that dies more often than this within the window is not restarted again (a crash loop). */
-const MAX_RESTARTS = 3;
-const RESTART_WINDOW_MS = 60_000;
-
-type State = 'READY' | 'RESTARTING' | 'UNLOADING' | 'UNAVAILABLE';
 
 type Ready = Extract<FromWorker, { kind: 'ready' }>;
 
@@ -70,8 +65,7 @@ export class OnnxInstance implements ModelInstance {
   readonly name: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  private state: State = 'READY';
-  private reason = '';
+  private readonly life: InstanceLifecycle<Worker>;
   private pending: PendingRun | undefined;
   private nextId = 1;
   /** The instance's transfer buffer; undefined while the worker holds it (during a run) or before first use. */
@@ -80,9 +74,6 @@ export class OnnxInstance implements ModelInstance {
   private busy: number | undefined;
   private exited = false;
   private worker!: Worker;
-  private restarting: Promise<void> | undefined;
-  /** When the worker died, for the restart budget (ms, performance.now()). */
-  private deaths: number[] = [];
   private unloading: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   private closed: (() => void) | undefined;
@@ -91,7 +82,24 @@ export class OnnxInstance implements ModelInstance {
     this.name = spec.instanceName;
     this.inputNames = first.ready.inputNames;
     this.outputNames = first.ready.outputNames;
+    this.life = new InstanceLifecycle(`model '${spec.model}' instance '${spec.instanceName}'`, {
+      start: async () => (await loadWorker(this.spec, this.init)).worker,
+      adopt: (w) => this.adopt(w),
+      discard: (w) => w.terminate(),
+    });
     this.adopt(first.worker);
+  }
+
+  get health(): InstanceHealth {
+    return this.life.health;
+  }
+
+  get healthReason(): string {
+    return this.life.reason;
+  }
+
+  onHealthChange(listener: (health: InstanceHealth) => void): () => void {
+    return this.life.onChange(listener);
   }
 
   /** Drives `worker` from now on; events of earlier (dead) workers are ignored. */
@@ -100,8 +108,8 @@ export class OnnxInstance implements ModelInstance {
     this.exited = false;
     this.buffer = undefined;
     worker.on('message', (msg: FromWorker) => { if (worker === this.worker) this.onMessage(msg); });
-    worker.on('error', (err) => { if (worker === this.worker) this.died(`worker of instance '${this.name}' crashed: ${err.message}`); });
-    worker.on('exit', (code) => { if (worker === this.worker) this.died(`worker of instance '${this.name}' exited (code ${code})`); });
+    worker.on('error', (err) => { if (worker === this.worker) this.died(`its worker crashed: ${err.message}`); });
+    worker.on('exit', (code) => { if (worker === this.worker) this.died(`its worker exited (code ${code})`); });
   }
 
   /** Starts the worker and loads the session; rejects with why (bad option, missing provider, bad model file). */
@@ -124,8 +132,8 @@ export class OnnxInstance implements ModelInstance {
   }
 
   execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult> {
-    if (this.state === 'RESTARTING') return this.restarting!.then(() => this.execute(inputs, outputNames));
-    if (this.state !== 'READY') return Promise.reject(unavailable(`instance '${this.name}' is unavailable: ${this.reason}`));
+    const wait = this.life.ready();
+    if (wait !== undefined) return wait.then(() => this.execute(inputs, outputNames));
     if (this.pending !== undefined) {
       return Promise.reject(internal(`instance '${this.name}': execute called while a run is in flight (one at a time)`));
     }
@@ -192,46 +200,17 @@ export class OnnxInstance implements ModelInstance {
     });
   }
 
-  /**
-   * The worker is gone: reject the in-flight run (never leave it hanging), then start a new worker unless the
-   * instance is being unloaded or its worker keeps dying.
-   */
+  /** The worker is gone: reject the in-flight run (never leave it hanging); the lifecycle decides on a new worker. */
   private died(reason: string): void {
+    if (this.exited) return; // 'error' and then 'exit' of one worker: one death
     this.exited = true;
     this.busy = undefined;
     this.idle?.();
     this.closed?.();
     const p = this.pending;
     this.pending = undefined;
-    if (this.state !== 'READY') {
-      p?.reject(unavailable(`instance '${this.name}': ${this.state === 'UNLOADING' ? 'unloaded' : reason}`));
-      return;
-    }
-    const now = performance.now();
-    this.deaths = this.deaths.filter((t) => now - t < RESTART_WINDOW_MS);
-    this.deaths.push(now);
-    if (this.deaths.length > MAX_RESTARTS) {
-      this.state = 'UNAVAILABLE';
-      this.reason = `${reason}; not restarted: it died ${this.deaths.length} times within ${RESTART_WINDOW_MS / 1000} s`;
-      p?.reject(unavailable(`instance '${this.name}': ${this.reason}`));
-      return;
-    }
-    this.state = 'RESTARTING';
-    this.reason = reason;
-    p?.reject(new InstanceDiedError(`instance '${this.name}': ${reason}; a new worker is starting`));
-    this.restarting = loadWorker(this.spec, this.init).then(async (w) => {
-      if (this.state !== 'RESTARTING') {
-        await w.worker.terminate(); // unloaded meanwhile
-        return;
-      }
-      this.adopt(w.worker);
-      this.state = 'READY';
-      this.reason = '';
-    }, (err: Error) => {
-      if (this.state !== 'RESTARTING') return;
-      this.state = 'UNAVAILABLE';
-      this.reason = `${reason}; its replacement failed: ${err.message}`;
-    }).finally(() => { this.restarting = undefined; });
+    const err = this.life.died(reason);
+    p?.reject(err);
   }
 
   unload(): Promise<void> {
@@ -240,12 +219,11 @@ export class OnnxInstance implements ModelInstance {
   }
 
   private async shutDown(): Promise<void> {
-    this.state = 'UNLOADING';
-    this.reason = 'unloaded';
-    await this.restarting; // a worker loading now is ended by its own continuation
+    const settled = this.life.unload(); // a worker loading now is discarded when it is ready
     const p = this.pending;
     this.pending = undefined;
     p?.reject(unavailable(`instance '${this.name}' was unloaded`));
+    await settled;
     // Never terminate a worker inside session.run: when the native run returns into a terminated thread,
     // onnxruntime-node throws a C++ Napi::Error and the whole process aborts (seen with 1.30). So wait for the
     // run to end (its caller is already rejected), let the worker release its session, then end it.
