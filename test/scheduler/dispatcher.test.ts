@@ -261,3 +261,23 @@ test('BatchingScheduler.probe agrees with enqueue, and changes nothing', async (
   const results = await Promise.all(answers);
   assert.equal(results.filter((r) => r instanceof Error).length, 0);
 });
+
+test('lower-level rows do not stretch a higher-priority request\'s batch past the priority budget; alone they form one batch', () => {
+  // t(b) = 1 ms + 0.1 ms·b: the budget while priority 1 has live traffic is 1.5 × t(1) = 1.65 ms, i.e. 6 rows — no
+  // room for an 8-row request of priority 2 beside the 1-row one.
+  for (const withHigh of [false, true]) {
+    const d = dispatcher({ queue: queue(REJECT, REJECT) });
+    if (withHigh) assert.equal(d.admit(entry(0, 1, Infinity, 0), 0), undefined);
+    for (let i = 0; i < 7; i++) assert.equal(d.admit(entry(1, 8, Infinity, 0), 0), undefined);
+    const first = d.next(0, 1, []);
+    assert.ok(isBatch(first));
+    if (withHigh) {
+      assert.deepEqual(first.entries.map((e) => e.level), [0], 'the high request runs alone');
+      const second = d.next(1100, 1, []);
+      assert.ok(isBatch(second));
+      assert.ok(second.rows <= 8, `while priority 1 is live, priority 2 runs in budget-sized batches (${second.rows} rows)`);
+    } else {
+      assert.equal(first.rows, 56, 'the 7 low requests run as one batch');
+    }
+  }
+});
