@@ -36,14 +36,14 @@ const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, only: { type: 'string' }, 'window-ms': { type: 'string', default: '4000' },
   pairs: { type: 'string', default: '3' }, encoding: { type: 'string', default: 'binary' },
   'timeout-ms': { type: 'string', default: '40' }, 'target-ms': { type: 'string', default: '40' },
-  loads: { type: 'string', default: '1.5,3' }, 'soak-s': { type: 'string', default: '60' },
+  loads: { type: 'string', default: '1.5,3' }, 'soak-s': { type: 'string', default: '60' }, 'high-share': { type: 'string', default: '0.2' },
 } });
 const [SERVER_CPUS, CLIENT_CPUS] = a.cpus!.split(':');
 const MS = Number(a['window-ms']), PAIRS = Number(a.pairs), TIMEOUT_MS = Number(a['timeout-ms']), TARGET_MS = Number(a['target-ms']);
 const LOADS = a.loads!.split(',').map(Number);
 const JSON_BODIES = a.encoding === 'json';
 const IN = 1024, HID = 8192, OUT = 1024;
-const HIGH_SHARE = 0.2;
+const HIGH_SHARE = Number(a['high-share']);
 
 requireCommands({ taskset: 'util-linux' });
 pinServersTo(SERVER_CPUS, CLIENT_CPUS);
@@ -124,11 +124,19 @@ function stream(server: ServerProcess, bodies: Buffer[], expected: Float32Array[
   return { tally, async stop() { await driver.stop(5000); wrong.n += check.wrong; } };
 }
 
+/** Cumulative batch-size histogram buckets (le = 1, 2, 4, … 128) of a model. */
+async function batchHistogram(model: string): Promise<number[]> {
+  const text = await (await fetch(metricsUrl)).text();
+  return [1, 2, 4, 8, 16, 32, 64, 128].map((le) =>
+    Number(new RegExp(`^autoglm_batch_size_bucket\\{model="${model}",version="1",le="${le}"\\} (\\S+)`, 'm').exec(text)?.[1] ?? 0));
+}
+
 /** Runs the streams for a warm-up second, then a window; returns their tallies. Prints the server's side of it. */
 async function window(make: () => Stream[], model = 'mlp'): Promise<ClassTally[]> {
   const streams = make();
   await sleep(1000);
   const m0 = await scrapeCounters(metricsUrl, model, '1');
+  const h0 = await batchHistogram(model);
   const c0 = processCpu(server.child.pid!);
   const client0 = process.cpuUsage();
   for (const s of streams) s.tally.active = true;
@@ -137,13 +145,15 @@ async function window(make: () => Stream[], model = 'mlp'): Promise<ClassTally[]
   const c1 = processCpu(server.child.pid!);
   const client = process.cpuUsage(client0);
   const m1 = await scrapeCounters(metricsUrl, model, '1');
+  const h1 = await batchHistogram(model);
   await Promise.all(streams.map((s) => s.stop()));
   if (m0 && m1) {
     const ok = m1.requestSuccess - m0.requestSuccess, batches = m1.execCount - m0.execCount;
     console.log(`    server: mean batch ${((m1.inferenceCount - m0.inferenceCount) / batches).toFixed(1)} rows, mean queue ` +
       `${((m1.queueUs - m0.queueUs) / ok / 1000).toFixed(1)} ms, compute ${((m1.computeInferUs - m0.computeInferUs) / ok / 1000).toFixed(1)} ms/batch; ` +
       `CPU main thread ${(100 * (c1.mainSec - c0.mainSec) / (MS / 1000)).toFixed(0)} %, other threads ${(100 * (c1.otherSec - c0.otherSec) / (MS / 1000)).toFixed(0)} %; ` +
-      `client CPU ${((client.user + client.system) / 10 / MS).toFixed(0)} %`);
+      `client CPU ${((client.user + client.system) / 10 / MS).toFixed(0)} %; batches ≤1,2,4,…: ` +
+      h1.map((c, k) => c - h0[k] - (k > 0 ? h1[k - 1] - h0[k - 1] : 0)).join(' '));
   }
   await sleep(500);
   return streams.map((s) => s.tally);
