@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  JsonParseError, MAX_JSON_DEPTH, NumericLeaves, parseJsonBytes,
+  JsonParseError, MAX_JSON_DEPTH, NumericLeaves, parseJsonBytes, peekLeadingParameters,
 } from '../../src/frontends/http/json-body-parser.js';
 import { decodeJsonData } from '../../src/frontends/http/json-tensor.js';
 
@@ -342,4 +342,16 @@ test('long numbers are approximated within 2^-51 while scanning; FP32 tensors fr
   fc.assert(fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 40 }), (xs) => {
     check(xs);
   }), { numRuns: 300 });
+});
+
+test('peekLeadingParameters: the parameters object when it comes before any tensor, else undefined', () => {
+  const peek = (s: string) => peekLeadingParameters(new TextEncoder().encode(s));
+  assert.deepEqual(peek('{"parameters":{"priority":2,"timeout":40000},"inputs":[{"data":[1,'), { priority: 2, timeout: 40000 });
+  assert.deepEqual(peek(' { "id" : "r1" , "parameters" : { "priority" : 1 } }'), { priority: 1 });
+  assert.equal(peek('{"inputs":[],"parameters":{"priority":2}}'), undefined, 'after the tensors: not peeked');
+  assert.equal(peek('{"id":7,"parameters":{"priority":2}}'), undefined, 'a non-string id: left to the full parse');
+  assert.equal(peek('{"parameters":[1]}'), undefined);
+  assert.equal(peek('{"parameters":{"priority":'), undefined, 'malformed: the full parse says why');
+  assert.equal(peek('[]'), undefined);
+  assert.equal(peek(''), undefined);
 });

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type Running, postJson, startServer, tempRepo } from './helpers.js';
+import { type Running, call, postJson, startServer, tempRepo } from './helpers.js';
 import { HttpFrontend } from '../../src/frontends/http/index.js';
 
 const repo = tempRepo('autoglm-overload-');
@@ -92,6 +92,11 @@ test('a request its priority\'s queue cannot take is refused before its tensors 
   assert.equal(shed.status, 429);
   assert.match(shed.json.error, /queue of model 'held' is full/);
   assert.ok(Number(shed.headers.get('retry-after')) >= 1);
+  // Parameters first, then a body that is not even JSON: judged before its tensors are parsed.
+  const early = await call(srv.base, '/v2/models/held/infer', {
+    body: '{"id":"a","parameters":{"priority":2},"inputs":[{"name":"x","data":[1,', headers: { 'Content-Type': 'application/json' },
+  });
+  assert.equal(early.status, 429);
   const decoded = await postJson(srv.base, '/v2/models/held/infer', body(1, 'not a tensor'));
   assert.equal(decoded.status, 400, 'priority 1 has room: its body is decoded, and refused for what it is');
   writeFileSync(RELEASE, '');

@@ -5,8 +5,8 @@ import {
 } from '../../core/index.js';
 import { checkTensorLimits } from '../../server/validate-request.js';
 import { decodeJsonData } from './json-tensor.js';
-import { JsonParseError, parseJsonBytes } from './json-body-parser.js';
-import { decodeBinaryData } from './binary-tensor.js';
+import { JsonParseError, parseJsonBytes, peekLeadingParameters } from './json-body-parser.js';
+import { decodeBinaryData } from '../codec/binary-tensor.js';
 
 /** How the response should carry each output: binary (extension) or JSON. */
 export interface OutputEncoding {
@@ -26,6 +26,12 @@ export interface DecodedInfer {
  * server would not admit a request of this priority and timeout now.
  */
 export type AdmitGate = (priority: number | undefined, timeoutUs: number | undefined) => void;
+
+function admitBy(admit: AdmitGate, params: Record<string, unknown> | undefined): void {
+  const priority = params?.priority;
+  const timeout = params?.timeout;
+  admit(typeof priority === 'number' ? priority : undefined, typeof timeout === 'number' ? timeout : undefined);
+}
 
 /** Only for refused or deeply nested bodies; it drops a leading BOM, as the byte parser skips it. */
 const jsonDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -101,14 +107,14 @@ export function decodeInferRequest(
   if (headerLength !== undefined && (headerLength < 0 || headerLength > body.length)) {
     throw invalidArgument(`Inference-Header-Content-Length ${headerLength} exceeds the body's ${body.length} bytes`);
   }
+  // A JSON body whose parameters come first is judged before its tensors are parsed; a binary one's header holds no
+  // tensor data, so it is judged after the header.
+  const early = admit && headerLength === undefined ? peekLeadingParameters(body) : undefined;
+  if (early) admitBy(admit!, early);
   const h = parseHeader(body, headerLength);
   if (h.id !== undefined && typeof h.id !== 'string') throw invalidArgument("'id' must be a string");
   const params = parameters(h.parameters, 'request');
-  if (admit) {
-    const priority = params?.priority;
-    const timeout = params?.timeout;
-    admit(typeof priority === 'number' ? priority : undefined, typeof timeout === 'number' ? timeout : undefined);
-  }
+  if (admit && !early) admitBy(admit, params);
   if (!Array.isArray(h.inputs) || h.inputs.length === 0) throw invalidArgument("'inputs' must be a non-empty array");
   let offset = headerLength ?? body.length;
   const inputs: Tensor[] = [];

@@ -15,6 +15,31 @@ const LBRACE = 0x7b;
 const RBRACE = 0x7d;
 
 class Parser extends JsonLexer {
+  /** See peekLeadingParameters. */
+  leadingParameters(): Record<string, unknown> | undefined {
+    this.ws();
+    if (this.peek() !== LBRACE) return undefined;
+    this.i++;
+    for (;;) {
+      this.ws();
+      if (this.peek() !== QUOTE) return undefined;
+      const key = this.string();
+      this.ws();
+      if (this.peek() !== COLON) return undefined;
+      this.i++;
+      this.ws();
+      if (key === 'parameters') {
+        const v = this.peek() === LBRACE ? this.object(1) : undefined;
+        return v;
+      }
+      if (key !== 'id' || this.peek() !== QUOTE) return undefined; // a key whose value may be large: stop
+      this.string();
+      this.ws();
+      if (this.peek() !== COMMA) return undefined;
+      this.i++;
+    }
+  }
+
   document(): unknown {
     this.ws();
     const v = this.value(0);
@@ -82,6 +107,20 @@ class Parser extends JsonLexer {
       if (c !== COMMA) this.unexpected(this.i - 1);
       this.ws();
     }
+  }
+}
+
+/**
+ * The request-level `parameters` object when it comes before any tensor in the body (after at most an `id`), as
+ * Triton's clients write it — read without touching the rest, so that admission can judge a request by its priority
+ * and timeout before its tensors are parsed. Undefined when the body puts them later (or is malformed: the full
+ * parse says why). A body with `parameters` twice is judged by the first here, and run with the last (JSON.parse's).
+ */
+export function peekLeadingParameters(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    return new Parser(bytes).leadingParameters();
+  } catch {
+    return undefined;
   }
 }
 
