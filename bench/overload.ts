@@ -14,7 +14,7 @@
  * 4. rss: 3× overload (as in 1) for --soak-s seconds: the server's RSS each second (VmRSS), and that it still answers.
  *
  *   node --import tsx bench/overload.ts [--cpus 0:1] [--only deadlines|slo|refusal] [--window-ms 4000] [--pairs 3]
- *     [--encoding binary|json] [--timeout-ms 40] [--target-ms 40] [--loads 1.5,3] [--soak-s 60]
+ *     [--encoding binary|json] [--timeout-ms 40] [--target-ms 100] [--loads 1.5,3] [--soak-s 60]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -35,7 +35,7 @@ import { AnswerCheck, closedLoop, expectedOutputs, fmtRatio, makeRepo, pbtxt, po
 const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, only: { type: 'string' }, 'window-ms': { type: 'string', default: '4000' },
   pairs: { type: 'string', default: '3' }, encoding: { type: 'string', default: 'binary' },
-  'timeout-ms': { type: 'string', default: '40' }, 'target-ms': { type: 'string', default: '40' },
+  'timeout-ms': { type: 'string', default: '40' }, 'target-ms': { type: 'string', default: '100' },
   loads: { type: 'string', default: '1.5,3' }, 'soak-s': { type: 'string', default: '60' }, 'high-share': { type: 'string', default: '0.2' },
 } });
 const [SERVER_CPUS, CLIENT_CPUS] = a.cpus!.split(':');
@@ -222,6 +222,9 @@ try {
         const slo = (await (await fetch(metricsUrl)).text()).split('\n').filter((l) => l.startsWith('autoglm_slo_') && l.includes('model="mlp_slo"'))
           .map((l) => l.replace(/\{[^}]*?(priority="\d+")?\}/, (_m, p: string | undefined) => (p ? `{${p}}` : ''))).join(', ');
         console.log(`    slo metrics: ${slo}`);
+        const sm = all.summary();
+        console.log(`    answered, from send: p50 ${(sm.p50Us / 1000).toFixed(1)}, p90 ${(sm.p90Us / 1000).toFixed(1)}, p95 ${(sm.p95Us / 1000).toFixed(1)}, ` +
+          `p99 ${(sm.p99Us / 1000).toFixed(1)}, max ${(sm.maxUs / 1000).toFixed(1)} ms`);
         console.log(`  ${load}× window ${i + 1}: admitted p99 ${(all.summary().p99Us / 1000).toFixed(1)} ms; high ${H.ok} ok (refused ${H.refusedText}), ` +
           `low ${L.ok} ok (refused ${L.refusedText})`);
       }

@@ -26,6 +26,8 @@ export interface BatchingOptions {
   readonly warmUpSizes?: readonly number[];
   /** Monotonic microseconds (tests may pass their own). */
   readonly clockUs?: () => number;
+  /** The model's latency target (latency_target_us), a deadline for every request: see DispatcherOptions. */
+  readonly latencyBoundUs?: number;
 }
 
 interface Entry extends BatchableEntry {
@@ -71,7 +73,7 @@ export class BatchingScheduler implements Scheduler {
     this.pool = new InstancePool(model.instances, this.clock, this.m?.batchRetries);
     this.d = new Dispatcher<Entry>({
       policy: o.policy, queue: o.queue, maxBatchSize: o.maxBatchSize, maxQueueSize: o.maxQueueSize,
-      instances: this.pool.size, model: model.model,
+      instances: this.pool.size, model: model.model, latencyBoundUs: o.latencyBoundUs,
     });
     this.allOutputs = model.config.output.map((t) => t.name);
     this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
@@ -91,10 +93,8 @@ export class BatchingScheduler implements Scheduler {
     if (this.draining) return new InferenceError('UNAVAILABLE', `model '${this.model.model}' is unloading`);
     const now = this.clock();
     const level = this.d.levelOf(p.priority);
-    let deadlineUs = this.d.deadlineOf(level, p.timeoutUs, p.receivedUs, now);
-    const bound = p.latencyBoundUs !== undefined && p.latencyBoundUs > 0;
-    if (bound) deadlineUs = Math.min(deadlineUs, Math.min(now, p.receivedUs ?? now) + p.latencyBoundUs!);
-    return this.d.probe(level, this.o.maxBatchSize > 0 ? Math.max(1, p.rows ?? 1) : 1, deadlineUs, now, bound);
+    const deadlineUs = this.d.deadlineOf(level, p.timeoutUs, p.receivedUs, now);
+    return this.d.probe(level, this.o.maxBatchSize > 0 ? Math.max(1, p.rows ?? 1) : 1, deadlineUs, now);
   }
 
   enqueue(request: InferenceRequest): Promise<InferenceResponse> {
@@ -111,11 +111,10 @@ export class BatchingScheduler implements Scheduler {
       return this.refuse(err);
     }
     const level = this.d.levelOf(request.priority);
-    const lp = this.o.queue.levels[level];
     const deadlineUs = this.d.deadlineOf(level, request.timeoutUs, request.receivedUs, now);
     return new Promise<InferenceResponse>((resolve, reject) => {
       const e: Entry = {
-        request, resolve, reject, rows, level, arrivalUs: now, deadlineUs, timeoutAction: lp.timeoutAction,
+        request, resolve, reject, rows, level, arrivalUs: now, deadlineUs, timeoutAction: this.d.timeoutActionOf(level),
         seq: -1, heapIndex: -1, where: 'out', shapeKey: this.o.maxBatchSize > 0 ? shapeKeyOf(request) : '',
         onAbort: undefined, settled: false,
       };
@@ -215,6 +214,7 @@ export class BatchingScheduler implements Scheduler {
         m.execCount.inc();
         m.inferenceCount.inc(rows);
         m.batchSize.observe(rows);
+        m.batchStats.record(rows, result.timing.inputUs, result.timing.inferUs, result.timing.outputUs);
       }
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
@@ -301,7 +301,10 @@ export class BatchingScheduler implements Scheduler {
   private fail(e: Entry, error: unknown, reason: FailureReason): void {
     if (e.settled) return;
     if (e.onAbort && e.request.signal) e.request.signal.removeEventListener('abort', e.onAbort);
-    this.m?.failure[reason].inc();
+    if (this.m) {
+      this.m.failure[reason].inc();
+      this.m.failureDurationUs.inc(this.clock() - e.arrivalUs);
+    }
     this.settle(e, () => e.reject(error));
   }
 

@@ -15,6 +15,8 @@ export const BATCHING_POLICIES: readonly BatchingPolicyName[] = ['adaptive', 'st
 /** Config `parameters` keys the scheduler reads (Triton's free-form model parameters). */
 export const PARAM_POLICY = 'batching_policy';
 export const PARAM_LATENCY_TARGET = 'batching_latency_target_us';
+/** The model's latency SLO: bounds batching, and every request's deadline (docs/overload.md). */
+export const PARAM_SLO_TARGET = 'latency_target_us';
 
 /** Requests one model version holds waiting (per priority level and above) when its config sets no bound. */
 export const DEFAULT_MAX_QUEUE_SIZE = 1024;
@@ -36,6 +38,8 @@ export interface SchedulerPlan {
   readonly policy: BatchingPolicyName;
   readonly maxBatchSize: number;
   readonly latencyTargetUs: number | undefined;
+  /** The model's latency SLO (latency_target_us): a deadline for every request (src/server/slo-guard.ts). */
+  readonly sloTargetUs: number | undefined;
 }
 
 function param(config: Readonly<ModelConfig>, key: string): string | undefined {
@@ -55,14 +59,19 @@ export function planScheduler(config: Readonly<ModelConfig>, override?: Batching
   }
   // The model's latency SLO (latency_target_us, src/server/slo-guard.ts) bounds batching too unless a batching-only
   // target is given.
-  const target = param(config, PARAM_LATENCY_TARGET) ?? param(config, 'latency_target_us');
+  const target = param(config, PARAM_LATENCY_TARGET) ?? param(config, PARAM_SLO_TARGET);
   const latencyTargetUs = target === undefined ? undefined : Number(target);
   if (latencyTargetUs !== undefined && !(Number.isFinite(latencyTargetUs) && latencyTargetUs > 0)) {
     throw new Error(`parameter ${PARAM_LATENCY_TARGET} must be a positive number of microseconds (got '${target}')`);
   }
   let policy: BatchingPolicyName = (asked as BatchingPolicyName | undefined) ?? (config.dynamic_batching ? 'static' : 'adaptive');
   if (config.max_batch_size <= 0) policy = 'none';
-  return { policy, maxBatchSize: config.max_batch_size, latencyTargetUs };
+  const slo = param(config, PARAM_SLO_TARGET);
+  const sloTargetUs = slo === undefined ? undefined : Number(slo);
+  if (sloTargetUs !== undefined && !(Number.isFinite(sloTargetUs) && sloTargetUs > 0)) {
+    throw new Error(`parameter ${PARAM_SLO_TARGET} must be a positive number of microseconds (got '${slo}')`);
+  }
+  return { policy, maxBatchSize: config.max_batch_size, latencyTargetUs, sloTargetUs };
 }
 
 /**
@@ -97,6 +106,7 @@ export function createBatchScheduler(model: SchedulerModel, options: CreateSched
     maxBatchSize: config.max_batch_size,
     preserveOrdering: db?.preserve_ordering ?? false,
     maxQueueSize: options.maxQueueSize ?? DEFAULT_MAX_QUEUE_SIZE,
+    latencyBoundUs: plan.sloTargetUs,
     metrics: options.metrics,
     warmUpSizes: options.warmUp === false ? [] : warmUpSizes(batchRows, plan.policy === 'static' ? db?.preferred_batch_size : []),
   });

@@ -1,6 +1,6 @@
 import { InferenceError } from '../core/index.js';
 import { type BatchPolicy, isDispatch } from './batch-policy.js';
-import { RequestQueue } from './request-queue.js';
+import { RequestQueue, type TimeoutAction } from './request-queue.js';
 import { type BatchableEntry, formBatch, queueState } from './form-batch.js';
 import { type Drain, LevelTraffic } from './level-traffic.js';
 import { type QueueConfig, levelOf, timeoutOf } from './queue-config.js';
@@ -19,6 +19,11 @@ export interface DispatcherOptions {
   readonly instances: number;
   /** The model's name, for refusal messages. */
   readonly model: string;
+  /**
+   * The model's latency target (latency_target_us), µs: every request's deadline is at most this long after it
+   * arrived, refused and expired as a REJECT timeout is, whatever its level's timeout policy (docs/overload.md).
+   */
+  readonly latencyBoundUs?: number;
 }
 
 /** A batch to run now: whole requests, in dispatch order, and their rows. */
@@ -43,8 +48,6 @@ export class Dispatcher<T extends BatchableEntry> {
   readonly maxRows: number;
   private readonly queue: RequestQueue<T>;
   private readonly traffic: LevelTraffic;
-  /** Per level: whether its timeout_action is REJECT (only those are refused for a predicted late finish). */
-  private readonly rejects: readonly boolean[];
   private readonly drained: Drain = { rowsPerUs: 0, batchRows: 0 };
   private seq = 0;
   /** The time of the batch being formed, for `fits`. */
@@ -55,12 +58,11 @@ export class Dispatcher<T extends BatchableEntry> {
     this.maxRows = Math.max(1, o.maxBatchSize);
     this.queue = new RequestQueue<T>(o.queue.levels.map((l) => l.maxQueueSize), o.maxQueueSize ?? 0);
     this.traffic = new LevelTraffic(o.queue.levels.length, this.maxRows, (rows) => o.policy.predictComputeUs(rows));
-    this.rejects = o.queue.levels.map((l) => l.timeoutAction === 'REJECT');
   }
 
   /** Priority levels (0-based levels 0 … levels − 1; level 0 is Triton's priority 1). */
   get levels(): number {
-    return this.rejects.length;
+    return this.o.queue.levels.length;
   }
 
   /** Requests waiting. */
@@ -80,7 +82,18 @@ export class Dispatcher<T extends BatchableEntry> {
    */
   deadlineOf(level: number, timeoutUs: number | undefined, receivedUs: number | undefined, now: number): number {
     const t = timeoutOf(this.o.queue.levels[level], timeoutUs);
-    return t > 0 ? Math.min(now, receivedUs ?? now) + t : Infinity;
+    const from = Math.min(now, receivedUs ?? now);
+    const bound = this.o.latencyBoundUs;
+    const own = t > 0 ? from + t : Infinity;
+    return bound !== undefined && bound > 0 ? Math.min(own, from + bound) : own;
+  }
+
+  /**
+   * What a request at `level` does when its deadline comes: its level's timeout_action, except that a model with a
+   * latency bound always rejects (its deadline may be the bound's, which has no DELAY).
+   */
+  timeoutActionOf(level: number): TimeoutAction {
+    return this.o.latencyBoundUs !== undefined && this.o.latencyBoundUs > 0 ? 'REJECT' : this.o.queue.levels[level].timeoutAction;
   }
 
   /**
@@ -88,8 +101,8 @@ export class Dispatcher<T extends BatchableEntry> {
    * retryAfterSec — or undefined. Changes nothing (no queue push, no traffic observed, no cache refreshed), so the
    * server can ask before decoding a request's tensors.
    */
-  probe(level: number, rows: number, deadlineUs: number, now: number, alwaysRejects = false): InferenceError | undefined {
-    return this.check(level, rows, deadlineUs, now, false, alwaysRejects);
+  probe(level: number, rows: number, deadlineUs: number, now: number): InferenceError | undefined {
+    return this.check(level, rows, deadlineUs, now, false, this.timeoutActionOf(level) === 'REJECT');
   }
 
   /**
@@ -97,7 +110,7 @@ export class Dispatcher<T extends BatchableEntry> {
    * traffic estimates and the policy observe it — or returns its refusal (as `probe`) and changes nothing else.
    */
   admit(e: T, now: number): InferenceError | undefined {
-    const refusal = this.check(e.level, e.rows, e.deadlineUs, now, true);
+    const refusal = this.check(e.level, e.rows, e.deadlineUs, now, true, e.timeoutAction === 'REJECT');
     if (refusal) return refusal;
     this.traffic.observe(e.level, e.rows, now);
     e.seq = this.seq++;
@@ -149,14 +162,14 @@ export class Dispatcher<T extends BatchableEntry> {
   }
 
   /** Admission: the queue's bounds, then (REJECT levels with a deadline) the predicted finish against the deadline. */
-  private check(level: number, rows: number, deadlineUs: number, now: number, remember: boolean, alwaysRejects = false): InferenceError | undefined {
+  private check(level: number, rows: number, deadlineUs: number, now: number, remember: boolean, rejects: boolean): InferenceError | undefined {
     const q = this.queue;
     const { rowsPerUs, batchRows } = this.traffic.drain(level, q.peek()?.level ?? this.traffic.levels,
       this.policy.backlogBatchRows(), this.o.instances, now, (deadlineUs - now) / DEADLINE_MARGIN, this.drained, remember);
     const ahead = q.rowsAtOrAbove(level);
     const waitUs = rowsPerUs > 0 ? ahead / rowsPerUs : 0; // until its batch starts
     if (!q.canAdmit(level)) return this.refusal(`queue of model '${this.o.model}' is full`, waitUs, rows, rowsPerUs);
-    if (!(this.rejects[level] || alwaysRejects) || deadlineUs === Infinity || !(rowsPerUs > 0)) return undefined;
+    if (!rejects || deadlineUs === Infinity || !(rowsPerUs > 0)) return undefined;
     const batchUs = this.policy.predictComputeUs(Math.max(rows, Math.min(batchRows, ahead + rows)));
     if (now + DEADLINE_MARGIN * (waitUs + batchUs) <= deadlineUs) return undefined;
     return this.refusal(`model '${this.o.model}': predicted wait ${(waitUs / 1000).toFixed(1)} ms exceeds the request's deadline`,

@@ -19,11 +19,6 @@ export interface SchedulerProbe {
   readonly receivedUs?: number;
   /** Its batch rows, when known (else 1). */
   readonly rows?: number;
-  /**
-   * A bound from the server (the model's latency target, µs from receivedUs): refused when the predicted wait and
-   * compute pass it, like a REJECT timeout, whatever the level's timeout policy.
-   */
-  readonly latencyBoundUs?: number;
 }
 
 /**

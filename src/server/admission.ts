@@ -44,7 +44,7 @@ export class Admission {
         `${(slo.state.observedP99Us / 1000).toFixed(1)} ms is over its latency target ${(slo.targetUs / 1000).toFixed(1)} ms`, { retryAfterSec: 1 });
     }
     return v.scheduler?.probe?.({
-      priority: p.priority, timeoutUs: p.timeoutUs, receivedUs: p.receivedUs, rows: p.rows, latencyBoundUs: slo?.targetUs,
+      priority: p.priority, timeoutUs: p.timeoutUs, receivedUs: p.receivedUs, rows: p.rows,
     });
   }
 }

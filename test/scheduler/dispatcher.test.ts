@@ -281,3 +281,26 @@ test('lower-level rows do not stretch a higher-priority request\'s batch past th
     }
   }
 });
+
+test('a model latency bound is every request\'s deadline, rejected as a REJECT timeout even on DELAY levels', () => {
+  const d = new Dispatcher<E>({
+    policy: trained(new StaticPolicy({ maxBatchSize: MAX })), queue: queue(DELAY), maxBatchSize: MAX, instances: 1, model: 'm',
+    latencyBoundUs: 50_000,
+  });
+  assert.equal(d.deadlineOf(0, undefined, 1000, 2000), 51_000, 'from when it was received');
+  assert.equal(d.deadlineOf(0, 20_000, 1000, 2000), 21_000, 'its own shorter timeout wins');
+  assert.equal(d.deadlineOf(0, 90_000, 1000, 2000), 51_000);
+  assert.equal(d.timeoutActionOf(0), 'REJECT');
+  // 64-row requests (7.4 ms each) arriving at once: admitted while predicted to finish within the bound, then refused.
+  let admitted = 0;
+  while (d.admit(entry(0, MAX, d.deadlineOf(0, undefined, 0, 0), 0, d.timeoutActionOf(0)), 0) === undefined) admitted++;
+  assert.ok(admitted >= 3 && admitted <= 5, `${admitted} admitted: (wait + 7.4 ms) × 1.25 ≤ 50 ms`);
+  assert.equal(d.probe(0, MAX, d.deadlineOf(0, undefined, 0, 0), 0)?.code, 'QUEUE_FULL');
+  // Queued ones that can no longer make it are expired at the bound, not delayed behind their level.
+  const expired: E[] = [];
+  d.expire(50_000, expired);
+  assert.equal(expired.length, admitted);
+  const plain = dispatcher({ queue: queue(DELAY) });
+  assert.equal(plain.deadlineOf(0, undefined, 0, 0), Infinity, 'no bound, no timeout: no deadline');
+  assert.equal(plain.timeoutActionOf(0), 'DELAY');
+});

@@ -23,21 +23,33 @@ function feed(g: SloGuard, n: number, latencyUs: number | ((i: number) => number
   return fromUs + PERIOD;
 }
 
-test('p99 over the target sheds the lowest level first, one per evaluation, never the highest', () => {
+test('p99 over the target sheds the lowest level first, a quarter level per evaluation, never the highest', () => {
   const g = new SloGuard(50 * MS, 3);
   assert.equal(g.state.sheddingLevels, 0);
-  let t = feed(g, 200, 80 * MS, 0);
-  assert.equal(g.state.sheddingLevels, 1);
-  assert.equal(g.sheds(2, t), true);
+  let t = 0;
+  for (let k = 1; k <= 4; k++) {
+    t = feed(g, 200, 80 * MS, t, k === 1);
+    assert.equal(g.state.sheddingLevels, k / 4);
+  }
+  assert.equal(g.sheds(2, t), true, 'the lowest level, wholly shed');
   assert.equal(g.sheds(1, t), false);
-  t = feed(g, 200, 80 * MS, t);
-  assert.equal(g.state.sheddingLevels, 2);
+  for (let k = 5; k <= 12; k++) t = feed(g, 200, 80 * MS, t);
+  assert.equal(g.state.sheddingLevels, 2, 'two levels at most: the highest is never shed');
   assert.equal(g.sheds(1, t), true);
-  t = feed(g, 200, 80 * MS, t);
-  assert.equal(g.state.sheddingLevels, 2, 'the highest level is never shed');
   assert.equal(g.sheds(0, t), false);
   assert.deepEqual(g.state.shed, [0, 1, 1]);
   assert.equal(g.state.observedP99Us, 80 * MS);
+});
+
+test('a partly shed level refuses that share of its requests, evenly spread', () => {
+  const g = new SloGuard(50 * MS, 2);
+  let t = feed(g, 200, 80 * MS, 0);
+  t = feed(g, 200, 80 * MS, t);
+  t = feed(g, 200, 80 * MS, t);
+  assert.equal(g.state.sheddingLevels, 0.75);
+  const refused = Array.from({ length: 16 }, () => g.sheds(1, t));
+  assert.deepEqual(refused.map((r) => (r ? 'x' : '.')).join(''), '.xxx'.repeat(4));
+  assert.equal(g.sheds(0, t), false);
 });
 
 test('one slow answer in a hundred is the p99; below it nothing is shed', () => {
@@ -46,29 +58,32 @@ test('one slow answer in a hundred is the p99; below it nothing is shed', () => 
   assert.equal(g.state.sheddingLevels, 0, '1 of 200 over the target: the p99 (the 198th of 200) is not');
   assert.equal(g.state.observedP99Us, 10 * MS);
   feed(g, 200, (i) => (i % 50 < 3 ? 90 * MS : 10 * MS), t);
-  assert.equal(g.state.sheddingLevels, 1, '3 in 50 over the target: the p99 is over it');
+  assert.equal(g.state.sheddingLevels, 0.25, '3 in 50 over the target: the p99 is over it');
 });
 
-test('levels come back once the p99 is below 3/4 of the target, and with hysteresis in between', () => {
-  const g = new SloGuard(50 * MS, 3);
-  let t = feed(g, 200, 80 * MS, 0);
-  t = feed(g, 200, 80 * MS, t);
-  assert.equal(g.state.sheddingLevels, 2);
-  t = feed(g, 200, 45 * MS, t);
-  assert.equal(g.state.sheddingLevels, 2, 'between 3/4 of the target and the target: unchanged');
-  t = feed(g, 200, 20 * MS, t);
-  assert.equal(g.state.sheddingLevels, 1);
-  feed(g, 200, 20 * MS, t);
-  assert.equal(g.state.sheddingLevels, 0);
-});
-
-test('a model with too few answers to judge gets its levels back, one per quiet second', () => {
+test('shedding shrinks by an eighth of a level per evaluation below 3/4 of the target; in between it holds', () => {
   const g = new SloGuard(50 * MS, 2);
-  const t = feed(g, 200, 80 * MS, 0);
+  let t = 0;
+  for (let k = 0; k < 4; k++) t = feed(g, 200, 80 * MS, t, k === 0);
+  assert.equal(g.state.sheddingLevels, 1);
+  t = feed(g, 200, 45 * MS, t);
+  assert.equal(g.state.sheddingLevels, 1, 'between 3/4 of the target and the target: unchanged');
+  t = feed(g, 200, 20 * MS, t);
+  assert.equal(g.state.sheddingLevels, 0.875);
+  for (let k = 0; k < 7; k++) t = feed(g, 200, 20 * MS, t);
+  assert.equal(g.state.sheddingLevels, 0);
+  assert.equal(g.sheds(1, t), false);
+});
+
+test('a model with too few answers to judge sheds less, a step per quiet second', () => {
+  const g = new SloGuard(50 * MS, 2);
+  let t = 0;
+  for (let k = 0; k < 4; k++) t = feed(g, 200, 80 * MS, t, k === 0);
   assert.equal(g.state.sheddingLevels, 1);
   assert.equal(g.sheds(1, t + 100 * MS), true);
-  assert.equal(g.sheds(1, t + 1100 * MS), false, 'no answers for a second: the level comes back');
-  assert.equal(g.state.sheddingLevels, 0);
+  assert.equal(g.sheds(1, t + 1100 * MS), false, 'after a quiet second: 7/8 of the level, and this one passes');
+  assert.equal(g.state.sheddingLevels, 0.875);
+  assert.equal(g.sheds(1, t + 1101 * MS), true);
 });
 
 test('too few answers are not judged: 99 answers in a quarter second change nothing', () => {
@@ -76,13 +91,14 @@ test('too few answers are not judged: 99 answers in a quarter second change noth
   feed(g, 98, 80 * MS, 0);
   assert.equal(g.state.sheddingLevels, 0, '99 answers');
   g.observe(80 * MS, PERIOD + 1);
-  assert.equal(g.state.sheddingLevels, 1, 'the 100th');
+  assert.equal(g.state.sheddingLevels, 0.25, 'the 100th');
 });
 
 test('the metrics follow the state', () => {
   const metrics = new InferenceMetrics();
   const g = new SloGuard(50 * MS, 2, metrics.forSlo('m', '1', 2));
-  const t = feed(g, 200, 80 * MS, 0);
+  let t = 0;
+  for (let k = 0; k < 4; k++) t = feed(g, 200, 80 * MS, t, k === 0);
   g.sheds(1, t);
   const text = metrics.render();
   assert.match(text, /^autoglm_slo_target_us\{model="m",version="1"\} 50000$/m);
@@ -110,7 +126,8 @@ test('latency_target_us: levels from dynamic_batching; absent = no guard; a bad 
 
 test('admission: a shed priority is refused QUEUE_FULL with Retry-After; the server-wide bound is UNAVAILABLE', () => {
   const slo = new SloGuard(50 * MS, 2);
-  const t = feed(slo, 200, 80 * MS, 0);
+  let t = 0;
+  for (let k = 0; k < 4; k++) t = feed(slo, 200, 80 * MS, t, k === 0);
   const queue = queueConfigOf({ priority_levels: 2, default_priority_level: 2, priority_queue_policy: {} } as never);
   const admission = new Admission({ maxInflightRequests: 2 });
   const v = { model: 'm', scheduler: undefined, queue, slo };
