@@ -153,7 +153,7 @@ function checkMlp(reply: Buffer, binary: boolean, want: Float32Array): void {
 
 async function main(): Promise<void> {
   const serverPort = await startChild(
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model-repository', repo.dir, '--http-port', '0', '--http-address', '127.0.0.1', '--log-format', 'json'],
+    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model-repository', repo.dir, '--http-port', '0', '--grpc-port', '0', '--http-address', '127.0.0.1', '--log-format', 'json'],
     (line) => {
       const rec = JSON.parse(line) as { msg?: string; port?: number };
       return rec.msg === 'HTTP server listening' ? rec.port : undefined;

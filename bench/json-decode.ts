@@ -15,7 +15,7 @@ import {
   CancelSource, DEFAULT_LIMITS, allocate, invalidArgument, isDataType,
 } from '../src/core/index.js';
 import { checkTensorLimits } from '../src/server/validate-request.js';
-import { decodeBinaryData } from '../src/frontends/http/binary-tensor.js';
+import { decodeBinaryData } from '../src/frontends/codec/binary-tensor.js';
 import { decodeInferRequest } from '../src/frontends/http/decode-request.js';
 
 const WINDOW_MS = Number(process.argv[2] ?? 100);

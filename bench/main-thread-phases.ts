@@ -154,7 +154,7 @@ function moveWorkers(pid: number, cpus: string): number {
 /** `node --cpu-prof DIST/src/cli/main.js serve` pinned to `cpus`; resolves its pid and URL once it listens. */
 function serve(dist: string, repo: string, cpus: string, profDir: string) {
   const child = spawn('taskset', ['-c', cpus, process.execPath, '--cpu-prof', '--cpu-prof-dir', profDir, `--cpu-prof-interval=${a['interval-us']}`, join(dist, 'src', 'cli', 'main.js'), 'serve',
-    '--model-repository', repo, '--http-port', '0', '--http-address', '127.0.0.1', '--metrics-port', '0'], { cwd: dirname(dist), stdio: ['ignore', 'pipe', 'pipe'] });
+    '--model-repository', repo, '--http-port', '0', '--grpc-port', '0', '--http-address', '127.0.0.1', '--metrics-port', '0'], { cwd: dirname(dist), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   for (const s of [child.stdout!, child.stderr!]) s.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

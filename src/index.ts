@@ -1,5 +1,5 @@
 /**
- * open-autoglm's public API: the in-process server, the HTTP frontend, and the types of requests, responses,
+ * open-autoglm's public API: the in-process server, the HTTP and gRPC frontends, and the types of requests, responses,
  * tensors and errors. Everything else is internal and may change.
  */
 export { InferenceServer, type InferenceServerOptions } from './server/inference-server.js';
@@ -7,6 +7,7 @@ export type {
   InferenceService, ModelMetadata, ModelState, RepositoryIndexEntry, ServerMetadata, TensorMetadata,
 } from './server/service.js';
 export { HttpFrontend, type HttpFrontendOptions } from './frontends/http/index.js';
+export { GrpcFrontend, type GrpcFrontendOptions, type GrpcService } from './frontends/grpc/index.js';
 
 export {
   InferenceError, ERROR_CODES, DEFAULT_LIMITS, DATATYPES, isDataType, dataTypeInfo, elementCount,

@@ -67,20 +67,31 @@ export function spawnNaiveServer(modelPath: string, name: string, threads = 1): 
 
 /**
  * `autoglm serve` on a free port; extra flags are passed through (e.g. --metrics-port). From the sources through tsx,
- * or with `fromDist` the built `dist/src/cli/main.js` (what `npm start` runs; `npm run build` first).
+ * or with `fromDist` the built `dist/src/cli/main.js` (what `npm start` runs; `npm run build` first). Its gRPC
+ * frontend listens on a free port too (unless `extra` sets --grpc-port or --allow-grpc); `grpcTarget` is its
+ * host:port, resolved once both frontends listen.
  */
-export function spawnAutoglmServe(repository: string, extra: string[] = [], opts: { fromDist?: boolean } = {}): Promise<ServerProcess> {
-  return spawnUntil([opts.fromDist ? 'dist/src/cli/main.js' : 'src/cli/main.ts', 'serve', '--model-repository', repository, '--http-port', '0', '--http-address', '127.0.0.1', ...extra],
+export async function spawnAutoglmServe(repository: string, extra: string[] = [], opts: { fromDist?: boolean } = {}): Promise<ServerProcess & { grpcTarget?: string }> {
+  const grpcFlags = extra.some((a) => a.startsWith('--grpc-port') || a.startsWith('--allow-grpc')) ? [] : ['--grpc-port', '0'];
+  const grpcOff = extra.some((a) => /^--allow-grpc=(false|0)$/.test(a)) || extra.join(' ').includes('--allow-grpc false');
+  let httpUrl: string | undefined;
+  let grpcTarget: string | undefined;
+  const portOf = (line: string): number | undefined => {
+    try {
+      return (JSON.parse(line) as { port?: number }).port;
+    } catch {
+      const m = /port[":= ]+(\d+)/.exec(line);
+      return m ? Number(m[1]) : undefined;
+    }
+  };
+  const proc = await spawnUntil([opts.fromDist ? 'dist/src/cli/main.js' : 'src/cli/main.ts', 'serve', '--model-repository', repository, '--http-port', '0', '--http-address', '127.0.0.1', ...grpcFlags, ...extra],
     (line) => {
-      if (!line.includes('HTTP server listening')) return undefined;
-      try {
-        const rec = JSON.parse(line) as { port?: number };
-        return rec.port ? `http://127.0.0.1:${rec.port}` : undefined;
-      } catch {
-        const m = /port[":= ]+(\d+)/.exec(line);
-        return m ? `http://127.0.0.1:${m[1]}` : undefined;
-      }
+      const port = line.includes('HTTP server listening') || line.includes('gRPC server listening') ? portOf(line) : undefined;
+      if (port && line.includes('HTTP server listening')) httpUrl = `http://127.0.0.1:${port}`;
+      if (port && line.includes('gRPC server listening')) grpcTarget = `127.0.0.1:${port}`;
+      return httpUrl && (grpcTarget || grpcOff) ? httpUrl : undefined;
     }, 60_000, !opts.fromDist);
+  return { ...proc, grpcTarget };
 }
 
 /** Throws, naming the Debian package, when a command a benchmark runs is not installed (e.g. wrk, taskset). */

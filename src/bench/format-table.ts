@@ -85,7 +85,7 @@ export function describeRun(report: BenchReport): string {
   const t = report.target;
   const shapes = Object.entries(t.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ');
   const load = report.mode === 'concurrency' ? 'closed loop (concurrency)' : `open loop (${report.distribution} arrivals)`;
-  return `${t.url}  model ${t.model}${t.version ? ` v${t.version}` : ''}  ${t.protocolFormat}  batch ${t.batchSize}  ` +
+  return `${t.url}  model ${t.model}${t.version ? ` v${t.version}` : ''}  ${t.protocol === 'grpc' ? 'gRPC' : t.protocolFormat}  batch ${t.batchSize}  ` +
     `inputs ${shapes}  request ${t.requestBytes} B\n${load}, windows of ${report.measurementIntervalMs} ms, ` +
     `stable within ${report.stabilityPercentage} % over 3 windows (at most ${report.maxTrials})` +
     (report.client ? `\nclient ${report.client.pinned ? 'pinned to' : 'not pinned, on'} CPUs ${report.client.cpus}` : '');

@@ -12,6 +12,11 @@ import { connect, type Socket } from 'node:net';
 /** Why a request failed before an HTTP status came back. */
 export type NetworkErrorKind = 'connect' | 'reset' | 'closed' | 'timeout' | 'parse';
 
+/**
+ * One request's outcome as the load generator sees it. gRPC calls (grpc-connection.ts) report in the same shape:
+ * `status` 200 when the call succeeded, 0 at the network level, otherwise the HTTP status the error catalog gives
+ * its gRPC status; `grpcStatus` and `grpcMessage` say what the server answered, and `body` is the reply message.
+ */
 export interface HttpResult {
   /** HTTP status, or 0 when the request failed at the network level (see `networkError`). */
   readonly status: number;
@@ -20,6 +25,9 @@ export interface HttpResult {
   readonly body: readonly Buffer[];
   /** Value of the Inference-Header-Content-Length response header, or -1 when absent. */
   readonly inferenceHeaderLength: number;
+  /** gRPC calls only: the grpc-status the server sent (0 = OK). */
+  readonly grpcStatus?: number;
+  readonly grpcMessage?: string;
 }
 
 export type ResultCallback = (result: HttpResult) => void;

@@ -1,7 +1,7 @@
 /** The load generator behind `autoglm bench`, usable as a library (bench/ scripts use it). */
 export { runBench, prepareBench, targetOf, type BenchHooks, type PreparedBench } from './run-bench.js';
 export { parseBenchArgs, parseRange, parseShape, USAGE, DEFAULTS, HelpRequested } from './options.js';
-export type { BenchOptions, LoadPlan, ProtocolFormat, RequestDistribution } from './options.js';
+export type { BenchOptions, LoadPlan, Protocol, ProtocolFormat, RequestDistribution } from './options.js';
 export type { BenchReport, BenchTarget, StepResult } from './report.js';
 export type { LatencySummary } from './latency-histogram.js';
 export type { ServerSplit } from './server-metrics.js';

@@ -4,6 +4,16 @@
  * the pre-encoded requests and report every completion to the current sink.
  */
 import { Http1Connection, type ConnectionTarget, type HttpResult } from './http1-connection.js';
+
+/** What a driver sends requests over: an HTTP/1.1 connection, or one call slot of a gRPC channel (grpc-connection.ts). */
+export interface BenchConnection {
+  /** Sends a pre-encoded request; the callback runs exactly once with its outcome. Only when none is in flight. */
+  send(request: Buffer, callback: (result: HttpResult) => void): void;
+  close(): void;
+}
+
+/** Makes the driver's connections; a ConnectionTarget means HTTP/1.1 connections to it. */
+export type ConnectionFactory = () => BenchConnection;
 import { DISCARD, type CompletionSink } from './measurement-window.js';
 import type { RequestDistribution } from './options.js';
 
@@ -26,15 +36,17 @@ abstract class BaseDriver implements LoadDriver {
   started = 0;
   inFlight = 0;
   protected running = true;
-  protected readonly connections: Http1Connection[] = [];
+  protected readonly connections: BenchConnection[] = [];
+  protected readonly connect: ConnectionFactory;
   private drained: (() => void) | undefined;
 
-  constructor(protected readonly target: ConnectionTarget, protected readonly requests: readonly Buffer[]) {
+  constructor(target: ConnectionTarget | ConnectionFactory, protected readonly requests: readonly Buffer[]) {
     if (requests.length === 0) throw new Error('a load driver needs at least one request');
+    this.connect = typeof target === 'function' ? target : () => new Http1Connection(target);
   }
 
   /** Sends request number `started` on `conn`; latency counts from `fromMs` (the intended start in open loop). */
-  protected fire(conn: Http1Connection, fromMs: number): void {
+  protected fire(conn: BenchConnection, fromMs: number): void {
     const set = this.started++ % this.requests.length;
     this.inFlight++;
     const sendLagUs = (performance.now() - fromMs) * 1000;
@@ -45,7 +57,7 @@ abstract class BaseDriver implements LoadDriver {
     });
   }
 
-  protected abstract afterComplete(conn: Http1Connection, result: HttpResult): void;
+  protected abstract afterComplete(conn: BenchConnection, result: HttpResult): void;
 
   protected checkDrained(): void {
     if (!this.running && this.inFlight === 0 && this.drained) this.drained();
@@ -68,16 +80,16 @@ abstract class BaseDriver implements LoadDriver {
 }
 
 export class ClosedLoopDriver extends BaseDriver {
-  constructor(target: ConnectionTarget, requests: readonly Buffer[], concurrency: number) {
+  constructor(target: ConnectionTarget | ConnectionFactory, requests: readonly Buffer[], concurrency: number) {
     super(target, requests);
     for (let i = 0; i < concurrency; i++) {
-      const conn = new Http1Connection(target);
+      const conn = this.connect();
       this.connections.push(conn);
       this.fire(conn, performance.now());
     }
   }
 
-  protected afterComplete(conn: Http1Connection, result: HttpResult): void {
+  protected afterComplete(conn: BenchConnection, result: HttpResult): void {
     if (!this.running) return this.checkDrained();
     if (result.status === 0) {
       setTimeout(() => { if (this.running) this.fire(conn, performance.now()); else this.checkDrained(); }, ERROR_BACKOFF_MS);
@@ -91,10 +103,10 @@ export class ClosedLoopDriver extends BaseDriver {
  * Open loop. Request k is due at its intended time t_k (constant gaps 1/rate, or exponential gaps for Poisson
  * arrivals); its latency counts from t_k, not from when a connection was free, so a server that stalls cannot hide
  * its queue (no coordinated omission). Each request in flight needs its own connection (HTTP/1.1, no pipelining);
- * up to `maxConnections` are opened, beyond that due requests wait client-side — still timed from t_k.
+ * up to `maxConnections` are opened (gRPC: call slots), beyond that due requests wait client-side — still timed from t_k.
  */
 export class OpenLoopDriver extends BaseDriver {
-  private readonly idle: Http1Connection[] = [];
+  private readonly idle: BenchConnection[] = [];
   /** Intended start times of due requests waiting for a connection (FIFO: array + head index, no shift()). */
   private waiting: number[] = [];
   private waitHead = 0;
@@ -104,7 +116,7 @@ export class OpenLoopDriver extends BaseDriver {
   waitedForConnection = 0;
 
   constructor(
-    target: ConnectionTarget,
+    target: ConnectionTarget | ConnectionFactory,
     requests: readonly Buffer[],
     private readonly rate: number,
     private readonly distribution: RequestDistribution,
@@ -136,7 +148,7 @@ export class OpenLoopDriver extends BaseDriver {
   private dispatch(dueMs: number): void {
     let conn = this.idle.pop();
     if (!conn && this.connections.length < this.maxConnections) {
-      conn = new Http1Connection(this.target);
+      conn = this.connect();
       this.connections.push(conn);
     }
     if (conn) {
@@ -147,7 +159,7 @@ export class OpenLoopDriver extends BaseDriver {
     }
   }
 
-  protected afterComplete(conn: Http1Connection): void {
+  protected afterComplete(conn: BenchConnection): void {
     if (this.running && this.waitHead < this.waiting.length) {
       const due = this.waiting[this.waitHead++];
       if (this.waitHead > 1024 && this.waitHead * 2 > this.waiting.length) {

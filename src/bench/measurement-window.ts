@@ -16,6 +16,17 @@ export interface CompletionSink {
   complete(set: number, latencyUs: number, result: HttpResult, sendLagUs: number): void;
 }
 
+/** gRPC status names by code, for error kinds (grpc_RESOURCE_EXHAUSTED). */
+const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+
+/** How a failed request is counted: network_<kind>, grpc_<STATUS> (gRPC calls), http_<status>. */
+export function errorKindOf(result: HttpResult): string {
+  if (result.status === 0) return `network_${result.networkError}`;
+  if (result.grpcStatus !== undefined) return `grpc_${GRPC_CODES[result.grpcStatus] ?? result.grpcStatus}`;
+  return `http_${result.status}`;
+}
+
 /** Drops everything: used during warm-up and drain. */
 export const DISCARD: CompletionSink = { complete() {} };
 
@@ -23,7 +34,7 @@ export class MeasurementWindow implements CompletionSink {
   readonly latency = new LatencyHistogram();
   /** Successful requests (HTTP 200 and, when sampled, a matching answer). */
   ok = 0;
-  /** Error counts by kind: `http_<status>`, `network_<kind>`, `wrong_answer`. */
+  /** Error counts by kind: `http_<status>`, `grpc_<STATUS>`, `network_<kind>`, `wrong_answer`. */
   readonly errors = new Map<string, number>();
   readonly startMs: number;
   endMs = 0;
@@ -44,7 +55,7 @@ export class MeasurementWindow implements CompletionSink {
       this.latency.record(latencyUs);
       return;
     }
-    this.countError(result.status === 0 ? `network_${result.networkError}` : `http_${result.status}`);
+    this.countError(errorKindOf(result));
   }
 
   private countError(kind: string): void {

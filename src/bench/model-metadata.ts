@@ -1,9 +1,13 @@
 /**
  * What the load generator asks the server before loading it: the v2 model metadata (inputs, datatypes, shapes) and,
- * when the server has Triton's config extension, max_batch_size (whether the first dimension is the batch).
+ * when the server has Triton's config extension, max_batch_size (whether the first dimension is the batch) — over
+ * HTTP (GET /v2/models/…) or gRPC (ModelMetadata, ModelConfig).
  */
 import { InferenceError, invalidArgument, isDataType, type DataType } from '../core/index.js';
 import { httpGet, type GetResult } from './http-get.js';
+import type { ConnectionTarget } from './http1-connection.js';
+import { grpcUnary } from './grpc-connection.js';
+import { decodeMaxBatchSize, decodeModelMetadata, encodeNameVersion } from './grpc-messages.js';
 
 export interface RemoteTensor {
   readonly name: string;
@@ -81,4 +85,18 @@ export async function fetchModel(baseUrl: string, model: string, version: string
     outputs,
     maxBatchSize,
   };
+}
+
+const GRPC_SERVICE = '/inference.GRPCInferenceService';
+
+/** The same, over gRPC: ModelMetadata, then ModelConfig for max_batch_size (undefined when the server refuses it). */
+export async function fetchGrpcModel(target: ConnectionTarget, model: string, version: string): Promise<RemoteModel> {
+  const meta = decodeModelMetadata(await grpcUnary(target, `${GRPC_SERVICE}/ModelMetadata`, encodeNameVersion(model, version)));
+  let maxBatchSize: number | undefined;
+  try {
+    maxBatchSize = decodeMaxBatchSize(await grpcUnary(target, `${GRPC_SERVICE}/ModelConfig`, encodeNameVersion(model, version)));
+  } catch {
+    // No config extension: a leading -1 is then taken as the batch dimension.
+  }
+  return { name: meta.name || model, versions: meta.versions, inputs: meta.inputs, outputs: meta.outputs, maxBatchSize };
 }

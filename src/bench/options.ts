@@ -8,6 +8,8 @@ import { checkCpuList } from './cpu-affinity.js';
 
 export type RequestDistribution = 'constant' | 'poisson';
 export type ProtocolFormat = 'binary' | 'json';
+/** perf_analyzer's -i: KServe v2 over HTTP/1.1, or over gRPC (inference.GRPCInferenceService). */
+export type Protocol = 'http' | 'grpc';
 /** 'random' | 'zero' | a path to a JSON file of input values. */
 export type InputDataSource = string;
 
@@ -20,8 +22,10 @@ export interface BenchOptions {
   readonly model: string;
   /** Empty = the server's choice. */
   readonly modelVersion: string;
-  /** Base URL, e.g. http://127.0.0.1:8000. */
+  /** Base URL: http://127.0.0.1:8000, or for gRPC grpc://127.0.0.1:8001. */
   readonly url: string;
+  readonly protocol: Protocol;
+  /** HTTP only; gRPC always sends raw_input_contents. */
   readonly protocolFormat: ProtocolFormat;
   readonly load: LoadPlan;
   readonly batchSize: number;
@@ -48,6 +52,7 @@ export interface BenchOptions {
 
 export const DEFAULTS = {
   url: 'http://127.0.0.1:8000',
+  grpcUrl: '127.0.0.1:8001',
   protocolFormat: 'binary',
   batchSize: 1,
   inputData: 'random',
@@ -60,13 +65,14 @@ export const DEFAULTS = {
 
 export const USAGE = `Usage: autoglm bench -m MODEL [options]
 
-Measures a KServe v2 server (Open-AutoGLM, Triton, any v2 HTTP server) under load.
+Measures a KServe v2 server (Open-AutoGLM, Triton, any v2 HTTP or gRPC server) under load.
 
 Target
   -m, --model-name NAME            model to load (required)
   -x, --model-version V            model version (default: the server's choice)
-  -u, --url URL                    server base URL (default ${DEFAULTS.url})
-      --protocol-format F          binary (tensor extension, default) | json
+  -i, --protocol P                 http (default) | grpc (inference.GRPCInferenceService, raw_input_contents)
+  -u, --url URL                    server URL (default ${DEFAULTS.url}; gRPC: host:port, default ${DEFAULTS.grpcUrl})
+      --protocol-format F          HTTP: binary (tensor extension, default) | json
       --metrics-url URL            Prometheus metrics (e.g. http://127.0.0.1:8002/metrics): adds the server's
                                    per-request queue, compute input/infer/output, and other = mean - their sum
 Inputs
@@ -151,15 +157,22 @@ export function parseShape(spec: string): [string, number[]] {
   return [spec.slice(0, at), dims];
 }
 
-function normalizeUrl(u: string): string {
-  const withScheme = /^[a-z]+:\/\//i.test(u) ? u : `http://${u}`;
+function normalizeUrl(u: string, protocol: Protocol): string {
+  const scheme = protocol === 'grpc' ? 'grpc:' : 'http:';
+  const withScheme = /^[a-z]+:\/\//i.test(u) ? u : `${scheme}//${u}`;
   let parsed: URL;
   try {
     parsed = new URL(withScheme);
   } catch {
     throw invalidArgument(`--url: not a URL: '${u}'`);
   }
-  if (parsed.protocol !== 'http:') throw invalidArgument(`--url: only http:// is supported, got '${parsed.protocol}'`);
+  if (parsed.protocol !== scheme) {
+    throw invalidArgument(`--url: ${protocol === 'grpc' ? 'with -i grpc give host:port (or grpc://host:port)' : 'only http:// is supported'}, got '${parsed.protocol}'`);
+  }
+  if (protocol === 'grpc') {
+    if (parsed.pathname !== '' && parsed.pathname !== '/') throw invalidArgument(`--url: a gRPC target has no path, got '${u}'`);
+    return `grpc://${parsed.host}`;
+  }
   return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -175,6 +188,7 @@ export function parseBenchArgs(argv: readonly string[], isTty = false): BenchOpt
         'model-name': { type: 'string', short: 'm' },
         'model-version': { type: 'string', short: 'x' },
         url: { type: 'string', short: 'u' },
+        protocol: { type: 'string', short: 'i' },
         'protocol-format': { type: 'string' },
         'metrics-url': { type: 'string' },
         'batch-size': { type: 'string', short: 'b' },
@@ -204,9 +218,14 @@ export function parseBenchArgs(argv: readonly string[], isTty = false): BenchOpt
   const model = values['model-name'];
   if (!model) throw invalidArgument('-m/--model-name is required');
 
+  const protocol = values.protocol ?? 'http';
+  if (protocol !== 'http' && protocol !== 'grpc') throw invalidArgument(`-i/--protocol: expected http or grpc, got '${protocol}'`);
   const format = values['protocol-format'] ?? DEFAULTS.protocolFormat;
   if (format !== 'binary' && format !== 'json') {
     throw invalidArgument(`--protocol-format: expected binary or json, got '${format}'`);
+  }
+  if (protocol === 'grpc' && format !== 'binary') {
+    throw invalidArgument('--protocol-format json applies to HTTP: gRPC sends tensors as raw_input_contents');
   }
   const distribution = values['request-distribution'] ?? 'constant';
   if (distribution !== 'constant' && distribution !== 'poisson') {
@@ -237,7 +256,8 @@ export function parseBenchArgs(argv: readonly string[], isTty = false): BenchOpt
   return Object.freeze({
     model,
     modelVersion: values['model-version'] ?? '',
-    url: normalizeUrl(values.url ?? DEFAULTS.url),
+    url: normalizeUrl(values.url ?? (protocol === 'grpc' ? DEFAULTS.grpcUrl : DEFAULTS.url), protocol),
+    protocol,
     protocolFormat: format,
     load,
     batchSize: positiveInt('--batch-size', values['batch-size'] ?? String(DEFAULTS.batchSize)),

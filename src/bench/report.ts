@@ -37,6 +37,8 @@ export interface BenchTarget {
   readonly url: string;
   readonly model: string;
   readonly version: string;
+  /** Absent in reports of older versions: http. */
+  readonly protocol?: 'http' | 'grpc';
   readonly protocolFormat: 'binary' | 'json';
   readonly batchSize: number;
   /** Input shapes sent, by name. */

@@ -4,8 +4,9 @@
  * tolerance (a batched run may round differently from an unbatched one). Distinct input sets rotate through the
  * load, so answers swapped between concurrent requests show up as mismatches.
  */
-import { dataTypeInfo, isDataType, viewOf } from '../core/index.js';
 import type { HttpResult } from './http1-connection.js';
+import { decodeGrpcInferResponse } from './grpc-messages.js';
+import { decodeBinaryValues } from './tensor-values.js';
 
 export interface DecodedOutput {
   readonly datatype: string;
@@ -15,9 +16,10 @@ export interface DecodedOutput {
 
 export type DecodedResponse = ReadonlyMap<string, DecodedOutput>;
 
-/** Decodes a 200 infer response; throws Error with the reason when it is malformed. */
+/** Decodes a successful infer response (HTTP, or gRPC's ModelInferResponse); throws Error with the reason when it is malformed. */
 export function decodeInferResponse(result: HttpResult): DecodedResponse {
   const body = result.body.length === 1 ? result.body[0] : Buffer.concat(result.body as Buffer[]);
+  if (result.grpcStatus !== undefined) return decodeGrpcInferResponse(body);
   const headerLen = result.inferenceHeaderLength >= 0 ? result.inferenceHeaderLength : body.length;
   if (headerLen > body.length) throw new Error(`Inference-Header-Content-Length ${headerLen} exceeds the body (${body.length} bytes)`);
   const doc = JSON.parse(body.toString('utf8', 0, headerLen)) as { outputs?: unknown };
@@ -32,30 +34,11 @@ export function decodeInferResponse(result: HttpResult): DecodedResponse {
       continue;
     }
     if (offset + size > body.length) throw new Error(`output '${o.name}' binary data runs past the body`);
-    out.set(o.name, { datatype: o.datatype, shape: o.shape, values: decodeBinary(o.datatype, body, offset, size) });
+    out.set(o.name, { datatype: o.datatype, shape: o.shape, values: decodeBinaryValues(o.datatype, body, offset, size) });
     offset += size;
   }
   if (offset !== body.length) throw new Error(`${body.length - offset} unexplained bytes after the outputs`);
   return out;
-}
-
-function decodeBinary(datatype: string, body: Buffer, offset: number, size: number): (number | string)[] {
-  if (!isDataType(datatype)) throw new Error(`unknown datatype ${datatype}`);
-  if (datatype === 'BYTES') {
-    const vals: string[] = [];
-    for (let p = offset; p < offset + size;) {
-      const len = body.readUInt32LE(p);
-      vals.push(body.toString('utf8', p + 4, p + 4 + len));
-      p += 4 + len;
-    }
-    return vals;
-  }
-  const info = dataTypeInfo(datatype);
-  // Copy to an aligned buffer: the data's offset in the body need not be a multiple of the element size.
-  const copy = new Uint8Array(size);
-  copy.set(body.subarray(offset, offset + size));
-  const arr = viewOf(datatype, copy.buffer, 0, size / info.byteSize);
-  return Array.from(arr as ArrayLike<number | bigint>, Number);
 }
 
 /** Empty string when `got` matches `want`; otherwise what differs. */

@@ -4,9 +4,11 @@
  */
 import { InferenceError, elementCount } from '../core/index.js';
 import { Http1Connection, type ConnectionTarget, type HttpResult } from './http1-connection.js';
-import { ClosedLoopDriver, OpenLoopDriver, type LoadDriver } from './load-driver.js';
+import { ClosedLoopDriver, OpenLoopDriver, type ConnectionFactory, type LoadDriver } from './load-driver.js';
 import { measureStep, type StepProgress } from './measure-step.js';
-import { fetchModel, modelPath, type RemoteModel } from './model-metadata.js';
+import { fetchGrpcModel, fetchModel, modelPath, type RemoteModel } from './model-metadata.js';
+import { grpcConnectionFactory } from './grpc-connection.js';
+import { encodeGrpcInferRequest, frameGrpcMessage } from './grpc-messages.js';
 import type { BenchOptions } from './options.js';
 import type { BenchReport, StepResult } from './report.js';
 import { encodeInferBody, encodeInferRequest } from './request-body.js';
@@ -27,23 +29,28 @@ export interface BenchHooks {
   readonly onStart?: (model: RemoteModel) => void;
 }
 
+/** host and port of an http:// (default port 80) or grpc:// (default 8001) URL. */
 export function targetOf(url: string): ConnectionTarget {
   const u = new URL(url);
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'grpc:' ? 8001 : 80)) };
 }
 
-function sendOnce(target: ConnectionTarget, request: Buffer): Promise<HttpResult> {
-  const conn = new Http1Connection(target);
+const MODEL_INFER = '/inference.GRPCInferenceService/ModelInfer';
+/** gRPC call slots per HTTP/2 connection: under the 100 concurrent streams many servers allow by default. */
+const SLOTS_PER_CHANNEL = 100;
+
+function sendOnce(connect: ConnectionFactory, request: Buffer): Promise<HttpResult> {
+  const conn = connect();
   return new Promise<HttpResult>((resolve) => conn.send(request, resolve)).finally(() => conn.close());
 }
 
 /** One request before the load: a server that refuses it would only produce a table of errors. */
-async function probe(target: ConnectionTarget, request: Buffer, url: string): Promise<void> {
-  const r = await sendOnce(target, request);
+async function probe(connect: ConnectionFactory, request: Buffer, url: string): Promise<void> {
+  const r = await sendOnce(connect, request);
   if (r.status === 0) throw new InferenceError('UNAVAILABLE', `cannot reach ${url}: ${r.networkError}`);
   if (r.status !== 200) {
-    const text = Buffer.concat(r.body as Buffer[]).toString('utf8').slice(0, 500);
-    throw new InferenceError('INVALID_ARGUMENT', `the server refused the first request (HTTP ${r.status}): ${text}`);
+    const text = r.grpcStatus !== undefined ? `gRPC status ${r.grpcStatus}: ${r.grpcMessage}` : `HTTP ${r.status}: ${Buffer.concat(r.body as Buffer[]).toString('utf8').slice(0, 500)}`;
+    throw new InferenceError('INVALID_ARGUMENT', `the server refused the first request (${text})`);
   }
   try {
     decodeInferResponse(r);
@@ -62,12 +69,18 @@ export interface PreparedBench {
 
 export async function prepareBench(options: BenchOptions): Promise<PreparedBench> {
   const startedAt = new Date().toISOString();
-  const model = await fetchModel(options.url, options.model, options.modelVersion);
+  const target = targetOf(options.url);
+  const grpc = options.protocol === 'grpc';
+  const model = grpc ? await fetchGrpcModel(target, options.model, options.modelVersion) : await fetchModel(options.url, options.model, options.modelVersion);
   const sets = synthesizeInputs(model, options, INPUT_SETS);
   const path = `${modelPath(options.model, options.modelVersion)}/infer`;
-  const requests = sets.map((inputs) => encodeInferRequest(options.url, path, encodeInferBody(inputs, options.protocolFormat)));
-  const target = targetOf(options.url);
-  await probe(target, requests[0], options.url);
+  const requests = grpc
+    ? sets.map((inputs) => frameGrpcMessage(encodeGrpcInferRequest(options.model, options.modelVersion, inputs)))
+    : sets.map((inputs) => encodeInferRequest(options.url, path, encodeInferBody(inputs, options.protocolFormat)));
+  /** Connections for `slots` requests in flight: HTTP/1.1 connections, or gRPC call slots over a few HTTP/2 ones. */
+  const connections = (slots: number): ConnectionFactory | ConnectionTarget =>
+    (grpc ? grpcConnectionFactory(target, MODEL_INFER, Math.ceil(slots / SLOTS_PER_CHANNEL)) : target);
+  await probe(grpc ? grpcConnectionFactory(target, MODEL_INFER) : () => new Http1Connection(target), requests[0], options.url);
 
   const checker = new ResponseChecker(requests.length, CHECK_EVERY);
   const scrape = options.metricsUrl
@@ -82,8 +95,8 @@ export async function prepareBench(options: BenchOptions): Promise<PreparedBench
     model,
     async measure(level, onProgress) {
       const driver: LoadDriver = options.load.mode === 'concurrency'
-        ? new ClosedLoopDriver(target, requests, level)
-        : new OpenLoopDriver(target, requests, level, options.load.distribution, options.maxConnections);
+        ? new ClosedLoopDriver(connections(level), requests, level)
+        : new OpenLoopDriver(connections(options.maxConnections), requests, level, options.load.distribution, options.maxConnections);
       try {
         return await measureStep(driver, {
           mode: options.load.mode,
@@ -107,6 +120,7 @@ export async function prepareBench(options: BenchOptions): Promise<PreparedBench
           url: options.url,
           model: options.model,
           version: options.modelVersion,
+          protocol: options.protocol,
           protocolFormat: options.protocolFormat,
           batchSize: options.batchSize,
           inputShapes,

@@ -1,13 +1,16 @@
 import type { Level } from 'pino';
 import { InferenceServer } from '../server/inference-server.js';
 import { HttpFrontend, ThreadedHttpFrontend } from '../frontends/http/index.js';
+import { GrpcFrontend } from '../frontends/grpc/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
 import { createLogger } from './logger.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { LogSink, sharedDropCounter } from '../core/log-sink.js';
+import { untilShutdown } from './shutdown.js';
 
 /**
- * `autoglm serve`: load the repositories, listen for HTTP, and on SIGTERM/SIGINT stop accepting, finish in-flight
- * requests, unload the models and resolve 0. Resolves the exit code; never calls process.exit itself.
+ * `autoglm serve`: load the repositories, listen for HTTP and gRPC, and on SIGTERM/SIGINT stop accepting, finish
+ * in-flight requests, unload the models and resolve 0. Resolves the exit code; never calls process.exit itself.
  */
 export async function runServeCommand(argv: string[]): Promise<number> {
   let opts;
@@ -22,7 +25,12 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     process.stdout.write(SERVE_HELP);
     return 0;
   }
-  const log = createLogger(opts.logVerbose, opts.logFormat);
+  // Logs never block or kill the server: a failing stdout drops lines and counts them (issue 14; log-sink.ts).
+  const logDropped = sharedDropCounter();
+  const sink = new LogSink({ dropped: logDropped });
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  const log = createLogger(opts.logVerbose, opts.logFormat, sink);
   const server = await InferenceServer.create({
     modelRepositories: opts.modelRepositories,
     strictModelConfig: opts.strictModelConfig,
@@ -31,6 +39,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     batchingPolicy: opts.batchingPolicy,
     computeCores: opts.computeCores,
     computeNice: opts.computeNice,
+    allowOrtTelemetry: opts.allowOrtTelemetry,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {
@@ -41,7 +50,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   let http: HttpFrontend | ThreadedHttpFrontend;
   try {
     http = opts.httpThreadCount > 0
-      ? await ThreadedHttpFrontend.listen(server, { threads: opts.httpThreadCount, port: opts.httpPort, host: opts.httpAddress, logLevel: log.level as Level })
+      ? await ThreadedHttpFrontend.listen(server, { threads: opts.httpThreadCount, port: opts.httpPort, host: opts.httpAddress, logLevel: log.level as Level, logDropped })
       : await HttpFrontend.listen(server, { port: opts.httpPort, host: opts.httpAddress, logger: log.child({ frontend: 'http' }) });
   } catch (err) {
     log.error({ err }, 'cannot listen for HTTP');
@@ -49,37 +58,45 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     return 1;
   }
   log.info({ address: http.address, port: http.port, models: server.repositoryIndex({ readyOnly: true }).length }, 'HTTP server listening');
+  let grpc: GrpcFrontend | undefined;
+  if (opts.allowGrpc) {
+    try {
+      grpc = await GrpcFrontend.listen(server, { port: opts.grpcPort, host: opts.grpcAddress, logger: log.child({ frontend: 'grpc' }) });
+    } catch (err) {
+      // As tritonserver: a protocol that was asked for and cannot be served is a failed start, not a warning.
+      log.error({ err, port: opts.grpcPort }, 'cannot listen for gRPC');
+      await http.close();
+      await server.close();
+      return 1;
+    }
+    const host = grpc.address.includes(':') ? `[${grpc.address}]` : grpc.address;
+    log.info({ address: grpc.address, port: grpc.port, url: `grpc://${host}:${grpc.port}` }, 'gRPC server listening');
+  }
   let metrics: MetricsServer | undefined;
   if (opts.allowMetrics) {
     try {
-      metrics = await startMetricsServer(() => server.metrics.render(), { port: opts.metricsPort, address: opts.metricsAddress });
+      const dropped = server.metrics.registry.counter('autoglm_log_lines_dropped',
+        'Log lines dropped because stdout failed (its reader gone, a full disk, a reader too slow)').labels();
+      metrics = await startMetricsServer(() => {
+        dropped.value = sink.dropped;
+        return server.metrics.render();
+      }, { port: opts.metricsPort, address: opts.metricsAddress });
       log.info({ address: opts.metricsAddress, port: metrics.port }, 'metrics server listening');
     } catch (err) {
       // Inference keeps serving without metrics (e.g. port 8002 taken by another server on this machine).
       log.error({ err, port: opts.metricsPort }, 'cannot listen for metrics: serving without /metrics');
     }
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ signal }, 'shutting down: finishing in-flight requests');
-      void Promise.all([http.close(), metrics?.close()])
-        .then(() => server.close())
-        .then(() => {
-          log.info('shut down');
-          resolve(0);
-        }, (err: unknown) => {
-          log.error({ err }, 'error while shutting down');
-          resolve(1);
-        });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  // SIGTERM/SIGINT: stop accepting, finish in-flight work, unload, exit 0; bounded by --exit-timeout-secs, and a
+  // second signal exits at once (shutdown.ts). Requests that arrive on open connections meanwhile are served, with
+  // `Connection: close` (HTTP), so each keep-alive client gets its answer and then reconnects elsewhere.
+  return untilShutdown({
+    exitTimeoutMs: opts.exitTimeoutSecs * 1000,
+    log,
+    stop: async () => {
+      await Promise.all([http.close(), grpc?.close(), metrics?.close()]);
+      await server.close();
+    },
+    beforeForcedExit: () => sink.flush(),
   });
 }

@@ -7,6 +7,10 @@ export interface ServeOptions {
   readonly modelRepositories: readonly string[];
   readonly httpPort: number;
   readonly httpAddress: string;
+  /** Serve the KServe v2 / Triton gRPC protocol (tritonserver's --allow-grpc). */
+  readonly allowGrpc: boolean;
+  readonly grpcPort: number;
+  readonly grpcAddress: string;
   readonly strictModelConfig: boolean;
   readonly exitOnError: boolean;
   readonly logVerbose: number;
@@ -24,17 +28,24 @@ export interface ServeOptions {
   readonly httpThreadCount: number;
   /** Nice value of model instances' threads; undefined = the server's default. */
   readonly computeNice: number | undefined;
+  /** How long a shutdown may take before the process exits anyway (tritonserver's --exit-timeout-secs). */
+  readonly exitTimeoutSecs: number;
+  /** Let ONNX Runtime collect its telemetry (off by default: InferenceServerOptions.allowOrtTelemetry). */
+  readonly allowOrtTelemetry: boolean;
 }
 
 export class UsageError extends Error {}
 
 export const SERVE_HELP = `Usage: autoglm serve --model-repository DIR [options]
 
-Serves the models of one or more Triton-layout repositories over the KServe v2 HTTP protocol.
+Serves the models of one or more Triton-layout repositories over the KServe v2 HTTP and gRPC protocols.
 
   --model-repository DIR          a model repository (repeatable)
   --http-port N                   HTTP port (default 8000; 0 = any free port)
   --http-address ADDR             address to listen on (default 0.0.0.0)
+  --allow-grpc[=BOOL]             serve the KServe v2 / Triton gRPC protocol (default true)
+  --grpc-port N                   gRPC port (default 8001; 0 = any free port)
+  --grpc-address ADDR             address for gRPC (default: the --http-address)
   --http-thread-count N           threads doing the HTTP work, the models staying on the main thread (default 0:
                                   the main thread does it too; worth it on many cores, see bench/README.md)
   --strict-model-config[=BOOL]    require config.pbtxt (default false: derive configs from the model files)
@@ -57,10 +68,14 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   request handling)
   --compute-nice N                how much lower (Linux nice, 0..19) model instances' threads run than request
                                   handling (default 10; 0 = the same; see docs/overload.md)
+  --exit-timeout-secs N           on SIGTERM/SIGINT, how long to finish in-flight requests and unload before
+                                  exiting anyway (default 30); a second signal exits at once
+  --allow-ort-telemetry[=BOOL]    let ONNX Runtime write its telemetry (device id, event database under
+                                  ~/.cache/Microsoft); default false: ORT_DISABLE_TELEMETRY=1 is set (SECURITY.md)
   -h, --help                      this help
 `;
 
-const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics'];
+const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics', '--allow-grpc', '--allow-ort-telemetry'];
 
 function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
@@ -90,6 +105,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'http-port': { type: 'string' },
         'http-address': { type: 'string' },
         'http-thread-count': { type: 'string' },
+        'allow-grpc': { type: 'string' },
+        'grpc-port': { type: 'string' },
+        'grpc-address': { type: 'string' },
         'strict-model-config': { type: 'string' },
         'exit-on-error': { type: 'string' },
         'log-verbose': { type: 'string' },
@@ -106,6 +124,8 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'batching-policy': { type: 'string' },
         'compute-cores': { type: 'string' },
         'compute-nice': { type: 'string' },
+        'exit-timeout-secs': { type: 'string' },
+        'allow-ort-telemetry': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -139,6 +159,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     modelRepositories: Object.freeze([...repos]),
     httpPort: int('http-port', values['http-port'], 0, 65535) ?? 8000,
     httpAddress,
+    allowGrpc: values['allow-grpc'] === undefined ? true : bool('allow-grpc', values['allow-grpc']),
+    grpcPort: int('grpc-port', values['grpc-port'], 0, 65535) ?? 8001,
+    grpcAddress: values['grpc-address'] ?? httpAddress,
     strictModelConfig: bool('strict-model-config', values['strict-model-config']),
     exitOnError: bool('exit-on-error', values['exit-on-error']),
     logVerbose: int('log-verbose', values['log-verbose'], 0) ?? 0,
@@ -151,5 +174,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
     httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,
     computeNice: int('compute-nice', values['compute-nice'], 0, 19),
+    exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 0, 86_400) ?? 30,
+    allowOrtTelemetry: bool('allow-ort-telemetry', values['allow-ort-telemetry']),
   });
 }

@@ -1,4 +1,8 @@
 export { MetricsRegistry, Counter, Gauge, Histogram, exponentialBuckets, PROMETHEUS_CONTENT_TYPE } from './registry.js';
 export type { CounterChild, GaugeChild, HistogramChild } from './registry.js';
-export { InferenceMetrics, type ModelMetrics, type FailureReason } from './inference-metrics.js';
+export { InferenceMetrics, ExecutionCounter, type ModelMetrics, type FailureReason } from './inference-metrics.js';
+export {
+  BatchStatsTable, modelStatisticsOf, type InferBatchStatistics, type InferStatistics, type ModelStatistics,
+  type ModelStatisticsResponse, type StatisticDuration,
+} from './model-statistics.js';
 export { startMetricsServer, type MetricsServer } from './metrics-server.js';

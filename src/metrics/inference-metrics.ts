@@ -1,4 +1,5 @@
-import { type CounterChild, type GaugeChild, type HistogramChild, MetricsRegistry, exponentialBuckets } from './registry.js';
+import { CounterChild, type GaugeChild, type HistogramChild, MetricsRegistry, exponentialBuckets } from './registry.js';
+import { BatchStatsTable, type ModelStatistics, modelStatisticsOf } from './model-statistics.js';
 
 /** Why a request failed, as Triton's nv_inference_request_failure `reason` label says it. */
 export type FailureReason = 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
@@ -10,9 +11,11 @@ export interface ModelMetrics {
   readonly failure: Readonly<Record<FailureReason, CounterChild>>;
   /** Inferences (rows along the batch dimension), as Triton counts them. */
   readonly inferenceCount: CounterChild;
-  /** Model executions (batches). */
-  readonly execCount: CounterChild;
+  /** Model executions (batches); remembers when it last counted (the statistics' last_inference). */
+  readonly execCount: ExecutionCounter;
   readonly requestDurationUs: CounterChild;
+  /** Cumulative µs from arrival to answer of failed requests (the statistics' fail ns; no Prometheus series). */
+  readonly failureDurationUs: CounterChild;
   readonly queueDurationUs: CounterChild;
   readonly computeInputUs: CounterChild;
   readonly computeInferUs: CounterChild;
@@ -25,6 +28,27 @@ export interface ModelMetrics {
   readonly deadlineExceeded: CounterChild;
   readonly deadlineExceededRunning: CounterChild;
   readonly batchRetries: CounterChild;
+  /** Per batch size, executions and their compute µs (the statistics' batch_stats; no Prometheus series). */
+  readonly batchStats: BatchStatsTable;
+}
+
+/**
+ * nv_inference_exec_count's child that also remembers when it last counted, in ms since the epoch: Triton stamps
+ * last_inference where it counts an execution (InferenceStatsAggregator::UpdateInferBatchStatsWithDuration), so every
+ * scheduler that counts executions (batching, ensemble) stamps it too — once per batch, one Date.now().
+ */
+export class ExecutionCounter {
+  lastMs = 0;
+  constructor(private readonly child: CounterChild) {}
+
+  inc(by = 1): void {
+    this.child.inc(by);
+    this.lastMs = Date.now();
+  }
+
+  get value(): number {
+    return this.child.value;
+  }
 }
 
 /** A model version's latency-SLO series (models that declare latency_target_us). */
@@ -44,6 +68,8 @@ export interface SloMetrics {
 export class InferenceMetrics {
   readonly registry: MetricsRegistry;
   private readonly m;
+  /** Each model version's children, as forModel made them (the statistics read them). */
+  private readonly versions = new Map<string, ModelMetrics>();
 
   constructor(registry = new MetricsRegistry()) {
     this.registry = registry;
@@ -80,15 +106,19 @@ export class InferenceMetrics {
 
   /** Creates (or returns) a model version's children. Call at load time. */
   forModel(model: string, version: string): ModelMetrics {
+    const key = versionKey(model, version);
+    const known = this.versions.get(key);
+    if (known) return known;
     const m = this.m;
     const failure = {} as Record<FailureReason, CounterChild>;
     for (const r of REASONS) failure[r] = m.failure.labels(model, version, r);
-    return Object.freeze({
+    const mm: ModelMetrics = Object.freeze({
       success: m.success.labels(model, version),
       failure: Object.freeze(failure),
       inferenceCount: m.count.labels(model, version),
-      execCount: m.exec.labels(model, version),
+      execCount: new ExecutionCounter(m.exec.labels(model, version)),
       requestDurationUs: m.reqDur.labels(model, version),
+      failureDurationUs: new CounterChild(),
       queueDurationUs: m.queueDur.labels(model, version),
       computeInputUs: m.inDur.labels(model, version),
       computeInferUs: m.inferDur.labels(model, version),
@@ -101,7 +131,15 @@ export class InferenceMetrics {
       deadlineExceeded: m.deadline.labels(model, version),
       deadlineExceededRunning: m.deadlineRunning.labels(model, version),
       batchRetries: m.retries.labels(model, version),
+      batchStats: new BatchStatsTable(),
     });
+    this.versions.set(key, mm);
+    return mm;
+  }
+
+  /** A model version's statistics (Triton's statistics extension); every number 0 for a version that has none. */
+  statistics(model: string, version: string): ModelStatistics {
+    return modelStatisticsOf(model, version, this.versions.get(versionKey(model, version)));
   }
 
   /** Creates a model version's SLO series. Call at load time, for models with a latency target. */
@@ -117,6 +155,7 @@ export class InferenceMetrics {
 
   /** Drops a model version's series (after unload). */
   removeModel(model: string, version: string): void {
+    this.versions.delete(versionKey(model, version));
     for (const metric of Object.values(this.m)) {
       if (metric === this.m.failure) for (const r of REASONS) metric.remove(model, version, r);
       else if (metric === this.m.sloShed) metric.removeWhere(model, version);
@@ -128,3 +167,5 @@ export class InferenceMetrics {
     return this.registry.render();
   }
 }
+
+const versionKey = (model: string, version: string): string => `${model}\u0000${version}`;

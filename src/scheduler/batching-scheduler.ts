@@ -214,6 +214,7 @@ export class BatchingScheduler implements Scheduler {
         m.execCount.inc();
         m.inferenceCount.inc(rows);
         m.batchSize.observe(rows);
+        m.batchStats.record(rows, result.timing.inputUs, result.timing.inferUs, result.timing.outputUs);
       }
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i];
@@ -300,7 +301,10 @@ export class BatchingScheduler implements Scheduler {
   private fail(e: Entry, error: unknown, reason: FailureReason): void {
     if (e.settled) return;
     if (e.onAbort && e.request.signal) e.request.signal.removeEventListener('abort', e.onAbort);
-    this.m?.failure[reason].inc();
+    if (this.m) {
+      this.m.failure[reason].inc();
+      this.m.failureDurationUs.inc(this.clock() - e.arrivalUs);
+    }
     this.settle(e, () => e.reject(error));
   }
 

@@ -24,6 +24,9 @@ export function failureReasonOf(code: ErrorCode): FailureReason {
 }
 export interface Histogram { observe(value: number): void }
 
+/** Per batch size, executions and their compute µs (the statistics extension's batch_stats). */
+export interface BatchRecorder { record(batchSize: number, inputUs: number, inferUs: number, outputUs: number): void }
+
 export interface SchedulerMetrics {
   readonly success: Counter;
   /** By Triton's failure reason. */
@@ -34,6 +37,8 @@ export interface SchedulerMetrics {
   readonly execCount: Counter;
   /** Cumulative µs; a batch's compute counts once for each of its requests, as Triton counts it. */
   readonly requestDurationUs: Counter;
+  /** Cumulative µs from arrival to answer of failed requests (0 for refusals at arrival). */
+  readonly failureDurationUs: Counter;
   readonly queueDurationUs: Counter;
   readonly computeInputUs: Counter;
   readonly computeInferUs: Counter;
@@ -49,4 +54,6 @@ export interface SchedulerMetrics {
   readonly deadlineExceededRunning: Counter;
   /** Batches run again after their instance's worker died under them. */
   readonly batchRetries: Counter;
+  /** Each executed batch once, by its rows. */
+  readonly batchStats: BatchRecorder;
 }

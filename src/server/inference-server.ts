@@ -11,7 +11,7 @@ import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
 import { scanRepositories } from '../repository/index.js';
 import type {
-  AdmissionProbe, InferenceService, ModelMetadata, RepositoryIndexEntry, ServerMetadata,
+  AdmissionProbe, InferenceService, ModelMetadata, ModelStatistics, ModelStatisticsResponse, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
 import { Admission } from './admission.js';
 import { setComputeWorkerNice } from '../core/start-worker.js';
@@ -24,6 +24,7 @@ import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
 import { InferenceMetrics } from '../metrics/inference-metrics.js';
 import type { BatchingPolicyName } from '../scheduler/create-scheduler.js';
+import { configureOrtTelemetry } from '../backends/onnx/telemetry.js';
 
 export interface InferenceServerOptions {
   /** Triton-layout repository roots: `<root>/<model>/<version>/model.onnx` (+ optional config.pbtxt). */
@@ -55,6 +56,11 @@ export interface InferenceServerOptions {
    * (docs/overload.md). Process-wide; default DEFAULT_COMPUTE_NICE.
    */
   readonly computeNice?: number;
+  /**
+   * Let ONNX Runtime collect its telemetry. Default false: `create` sets ORT_DISABLE_TELEMETRY=1 in the process
+   * environment before any model loads (process-wide; src/backends/onnx/telemetry.ts, SECURITY.md).
+   */
+  readonly allowOrtTelemetry?: boolean;
 }
 
 /** The default of InferenceServerOptions.computeNice (measured in docs/overload.md). */
@@ -104,6 +110,7 @@ export class InferenceServer implements InferenceService {
   /** Scans the repositories and loads every model concurrently; resolves when each is READY or UNAVAILABLE. */
   static async create(options: InferenceServerOptions): Promise<InferenceServer> {
     setComputeWorkerNice(options.computeNice ?? DEFAULT_COMPUTE_NICE);
+    configureOrtTelemetry(options.allowOrtTelemetry === true);
     const backends = options.backends ?? await createBackends();
     const server = new InferenceServer(options, backends);
     const found = await scanRepositories([...options.modelRepositories], (e) => server.log.warn(e, 'not a model folder: ignored'));
@@ -236,7 +243,7 @@ export class InferenceServer implements InferenceService {
   }
 
   serverMetadata(): ServerMetadata {
-    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration'] };
+    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] };
   }
 
   modelMetadata(name: string, version?: string): ModelMetadata {
@@ -269,6 +276,34 @@ export class InferenceServer implements InferenceService {
       for (const v of [...m.versions.values()].reverse()) rows.push({ name: m.name, version: v.version, ...v.readiness() });
     }
     return options.readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
+  }
+
+  // --- Statistics extension (InferenceService.modelStatistics; numbers from this.metrics) ---
+
+  modelStatistics(name?: string, version?: string): ModelStatisticsResponse {
+    const stats = (v: ModelVersion): ModelStatistics => this.metrics.statistics(v.model, v.version);
+    const ready = (m: ManagedModel): ModelVersion[] =>
+      [...m.versions.values()].filter((v) => v.state === 'READY').sort((a, b) => Number(a.version) - Number(b.version));
+    const hasVersion = version !== undefined && version !== '';
+    if (name === undefined || name === '') {
+      if (hasVersion) throw invalidArgument('statistics of a version need the model\'s name');
+      const all = [...this.models.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { model_stats: all.flatMap((m) => ready(m).map(stats)) };
+    }
+    const m = this.model(name);
+    if (!hasVersion) {
+      const versions = ready(m);
+      if (versions.length === 0) throw unavailable(`model '${name}' has no READY version (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
+      return { model_stats: versions.map(stats) };
+    }
+    if (!/^\d+$/.test(version)) throw invalidArgument(`'${version}' is not a version number`);
+    const v = m.versions.get(String(Number(version)));
+    if (!v) {
+      if (m.state === 'UNAVAILABLE' && m.versions.size === 0) throw unavailable(`model '${name}' is not available: ${m.reason}`);
+      throw notFound(`model '${name}' has no version ${version}`);
+    }
+    if (v.state !== 'READY') throw unavailable(`model '${name}' version ${v.version} is not ready (${v.state}${v.reason ? `: ${v.reason}` : ''})`);
+    return { model_stats: [stats(v)] };
   }
 
   /** Runs load/unload steps of one model name one after another. */

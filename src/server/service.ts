@@ -1,4 +1,9 @@
 import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig, RequestLimits } from '../core/index.js';
+import type { ModelStatisticsResponse } from '../metrics/model-statistics.js';
+
+export type {
+  InferBatchStatistics, InferStatistics, ModelStatistics, ModelStatisticsResponse, StatisticDuration,
+} from '../metrics/model-statistics.js';
 
 /** A model version's lifecycle, one state at a time (Triton's model_lifecycle). */
 export type ModelState = 'LOADING' | 'READY' | 'UNAVAILABLE' | 'UNLOADING';
@@ -76,6 +81,15 @@ export interface InferenceService {
   /** false for unknown models too. */
   isModelReady(name: string, version?: string): boolean;
   repositoryIndex(options?: { readyOnly?: boolean }): RepositoryIndexEntry[];
+  /**
+   * Triton's statistics extension (HTTP `GET /v2/models[/{m}[/versions/{v}]]/stats`, gRPC ModelStatistics): one
+   * entry per READY version — of every model when `name` is absent or '', of the model when `version` is absent or
+   * '' — shaped as grpc_service.proto's ModelStatisticsResponse (snake_case fields, numbers as JS numbers: see
+   * src/metrics/model-statistics.ts). Throws NOT_FOUND for an unknown model or version, UNAVAILABLE for a version
+   * (or a model with no version) that is not READY, INVALID_ARGUMENT for a bad name or version, or a version
+   * without a name. Semantics: docs/statistics.md.
+   */
+  modelStatistics(name?: string, version?: string): ModelStatisticsResponse;
   loadModel(name: string): Promise<void>;
   unloadModel(name: string): Promise<void>;
   /** Stop accepting, finish in-flight requests, unload everything. */

@@ -45,7 +45,7 @@ max_batch_size: 256
 input [ { name: "x" data_type: TYPE_FP32 dims: [ 512 ] } ]
 output [ { name: "y" data_type: TYPE_FP32 dims: [ 512 ] } ]
 ` });
-    const child = spawn(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0',
+    const child = spawn(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0', '--grpc-port', '0',
       '--http-address', '127.0.0.1', '--log-format', 'json', '--log-verbose', '2', '--http-thread-count', threads], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -93,7 +93,7 @@ test('--exit-on-error: a model that fails to load makes serve exit 1', () => {
   const repo = tempRepo('autoglm-cli-');
   try {
     writeModel(repo.dir, 'corrupt', Uint8Array.from([1, 2, 3, 4, 5]));
-    const r = spawnSync(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0',
+    const r = spawnSync(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0', '--grpc-port', '0',
       '--http-address', '127.0.0.1', '--log-format', 'json', '--exit-on-error'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stdout, /--exit-on-error/);

@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseServeArgs, UsageError } from '../../src/cli/serve-options.js';
 
-test('defaults follow tritonserver: port 8000 on 0.0.0.0, auto-complete on, keep serving on model errors', () => {
+test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-complete on, keep serving on model errors', () => {
   assert.deepEqual(parseServeArgs(['--model-repository', 'r']), {
-    modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', strictModelConfig: false, exitOnError: false,
+    modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', allowGrpc: true, grpcPort: 8001, grpcAddress: '0.0.0.0',
+    strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
-    computeNice: undefined,
+    computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false,
   });
 });
 
@@ -36,12 +37,25 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   assert.equal(parseServeArgs(['--help']), 'help');
 });
 
+test('gRPC flags: --grpc-port, --grpc-address (default: the --http-address), --allow-grpc bare or =BOOL', () => {
+  const o = parseServeArgs(['--model-repository', 'a', '--http-address', '127.0.0.1', '--grpc-port', '0']);
+  assert.ok(o !== 'help');
+  assert.deepEqual([o.allowGrpc, o.grpcPort, o.grpcAddress], [true, 0, '127.0.0.1']);
+  const off = parseServeArgs(['--model-repository', 'a', '--allow-grpc=false', '--grpc-address', '::1']);
+  assert.ok(off !== 'help');
+  assert.deepEqual([off.allowGrpc, off.grpcPort, off.grpcAddress], [false, 8001, '::1']);
+  const bare = parseServeArgs(['--model-repository', 'a', '--allow-grpc']);
+  assert.ok(bare !== 'help' && bare.allowGrpc);
+});
+
 test('bad input is a UsageError naming the flag', () => {
   const bad: Array<[string[], RegExp]> = [
     [[], /--model-repository is required/],
     [['--model-repository', 'a', '--nope'], /--nope/],
     [['--model-repository', 'a', 'extra'], /extra/],
     [['--model-repository', 'a', '--http-port', '70000'], /--http-port must be an integer in 0\.\.65535/],
+    [['--model-repository', 'a', '--grpc-port', '65536'], /--grpc-port must be an integer in 0\.\.65535/],
+    [['--model-repository', 'a', '--allow-grpc=yes'], /--allow-grpc takes true or false/],
     [['--model-repository', 'a', '--max-tensor-rank', '0'], /--max-tensor-rank/],
     [['--model-repository', 'a', '--compute-nice', '20'], /--compute-nice must be an integer in 0\.\.19/],
     [['--model-repository', 'a', '--max-inflight-requests', '0'], /--max-inflight-requests/],
@@ -55,4 +69,13 @@ test('bad input is a UsageError naming the flag', () => {
 test('--compute-cores defaults to every core of a 1–2 core machine, three quarters of a larger one', async () => {
   const { defaultComputeCores } = await import('../../src/server/inference-server.js');
   assert.deepEqual([1, 2, 3, 4, 16].map((c) => defaultComputeCores(c)), [1, 2, 2, 3, 12]);
+});
+
+test('--exit-timeout-secs (tritonserver\'s, default 30) and --allow-ort-telemetry (default false)', () => {
+  const o = parseServeArgs(['--model-repository', 'r', '--exit-timeout-secs', '0', '--allow-ort-telemetry']);
+  assert.ok(o !== 'help' && o.exitTimeoutSecs === 0 && o.allowOrtTelemetry);
+  const f = parseServeArgs(['--model-repository', 'r', '--allow-ort-telemetry=false']);
+  assert.ok(f !== 'help' && !f.allowOrtTelemetry);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--exit-timeout-secs', 'soon']), /--exit-timeout-secs must be an integer/);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--allow-ort-telemetry=sure']), /--allow-ort-telemetry takes true or false/);
 });

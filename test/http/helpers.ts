@@ -47,8 +47,13 @@ export interface Reply {
   readonly binary: Uint8Array;
 }
 
+/**
+ * One request with fetch. Asks for uncompressed answers unless `headers` says otherwise (fetch asks for gzip by
+ * itself, and would inflate the answer out of sight: test/http/compression.test.ts sees the wire).
+ */
 export async function call(base: string, path: string, init: { method?: string; body?: Uint8Array | string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const res = await fetch(base + path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), body: init.body as string | undefined, headers: init.headers });
+  const headers = { 'Accept-Encoding': 'identity', ...init.headers };
+  const res = await fetch(base + path, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), body: init.body as string | undefined, headers });
   const bytes = new Uint8Array(await res.arrayBuffer());
   const hl = res.headers.get('inference-header-content-length');
   const headerEnd = hl === null ? bytes.length : Number(hl);

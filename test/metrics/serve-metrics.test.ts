@@ -15,7 +15,7 @@ input [ { name: "input" data_type: TYPE_FP32 dims: [ 16 ] } ]
 output [ { name: "output" data_type: TYPE_FP32 dims: [ 4 ] } ]
 ` });
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--model-repository', repo.dir,
-    '--http-port', '0', '--http-address', '127.0.0.1', '--metrics-port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--http-port', '0', '--grpc-port', '0', '--http-address', '127.0.0.1', '--metrics-port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -6,7 +6,7 @@ import {
 import { checkTensorLimits } from '../../server/validate-request.js';
 import { decodeJsonData } from './json-tensor.js';
 import { JsonParseError, parseJsonBytes, peekLeadingParameters } from './json-body-parser.js';
-import { decodeBinaryData } from './binary-tensor.js';
+import { decodeBinaryData } from '../codec/binary-tensor.js';
 
 /** How the response should carry each output: binary (extension) or JSON. */
 export interface OutputEncoding {

@@ -1,5 +1,5 @@
 import type { InferenceResponse } from '../../core/index.js';
-import { encodeBinaryData } from './binary-tensor.js';
+import { encodeBinaryData } from '../codec/binary-tensor.js';
 import { encodeJsonData } from './json-tensor.js';
 import type { OutputEncoding } from './decode-request.js';
 

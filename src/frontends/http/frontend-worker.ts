@@ -7,6 +7,7 @@ import { pino, type Level } from 'pino';
 import type { RequestLimits } from '../../core/index.js';
 import { HttpFrontend } from './http-server.js';
 import { RemoteService } from './remote-service.js';
+import { LogSink } from '../../core/log-sink.js';
 
 export interface FrontendWorkerData {
   readonly servicePort: MessagePort;
@@ -17,6 +18,8 @@ export interface FrontendWorkerData {
   readonly host?: string;
   readonly logLevel: Level | 'silent';
   readonly closeGraceMs?: number;
+  /** Shared counter of dropped log lines (LogSink). */
+  readonly logDropped?: Int32Array;
 }
 
 /** Control messages on parentPort. */
@@ -29,7 +32,8 @@ export type FromFrontendThread =
 const data = workerData as FrontendWorkerData;
 const post = (m: FromFrontendThread) => parentPort!.postMessage(m);
 const service = new RemoteService(data.servicePort, data.limits);
-const logger = pino({ level: data.logLevel, base: { frontend: 'http', thread: threadId } });
+// Straight to stdout through a LogSink, as the main thread's logger: a failing stdout never blocks this thread.
+const logger = pino({ level: data.logLevel, base: { frontend: 'http', thread: threadId } }, new LogSink({ dropped: data.logDropped }));
 
 HttpFrontend.listen(service, {
   ...(data.fd !== undefined ? { fd: data.fd } : { port: data.port, host: data.host }), logger, closeGraceMs: data.closeGraceMs,

@@ -2,13 +2,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { CancelSource, InferenceError, type InferenceResponse, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import { CancelSource, InferenceError, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { AdmissionProbe, InferenceService } from '../../server/service.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
-import { type OutputEncoding, decodeInferRequest } from './decode-request.js';
-import { encodeInferResponse } from './encode-response.js';
-import { sendEmpty, sendError, sendJson } from './send.js';
+import { decodeInferRequest } from './decode-request.js';
+import { type EncodedResponse, encodeInferResponse } from './encode-response.js';
+import { sendEmpty, sendError, sendHttpError, sendJson } from './send.js';
+import { ACCEPTED_CODINGS, type ContentCoding, compress, requestCoding, responseCoding } from './content-encoding.js';
 import { LoopDelay } from '../loop-delay.js';
 
 /**
@@ -20,7 +21,7 @@ export type FrontendService = {
   admit(probe: AdmissionProbe): InferenceError | undefined;
 } & {
   readonly [K in 'infer' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
-    | 'repositoryIndex' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
+    | 'repositoryIndex' | 'modelStatistics' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
       ReturnType<InferenceService[K]> | Promise<Awaited<ReturnType<InferenceService[K]>>>;
 };
 
@@ -39,6 +40,13 @@ export interface HttpFrontendOptions {
 }
 
 const HEADER_LENGTH = 'inference-header-content-length';
+
+/**
+ * Infer responses smaller than this go uncompressed whatever Accept-Encoding says (HTTP lets the server choose
+ * identity): on a few hundred bytes gzip saves nothing and costs a trip to zlib's thread pool. Express's
+ * `compression` uses the same 1 KiB threshold; Triton compresses every size.
+ */
+const MIN_COMPRESSED_BYTES = 1024;
 
 /** After a 413, at most this much more of the body is read (and dropped) before the connection is cut. */
 const OVERSIZE_DRAIN_BYTES = 4 << 20;
@@ -145,16 +153,24 @@ export class HttpFrontend {
     }
     if (req.method !== match.method) {
       req.resume();
-      const body = Buffer.from(JSON.stringify({ error: `method ${req.method} not allowed on ${url} (use ${match.method})` }));
-      res.writeHead(405, { Allow: match.method, 'Content-Type': 'application/json', 'Content-Length': body.length });
-      res.end(body);
-      return;
+      return sendHttpError(res, 405, `method ${req.method} not allowed on ${url} (use ${match.method})`, { Allow: match.method });
     }
-    if (match.method === 'GET') req.resume();
-    await this.dispatch(match.route, req, res, receivedUs);
+    if (match.method === 'GET') {
+      req.resume();
+      return this.dispatch(match.route, req, res, receivedUs, 'identity');
+    }
+    // Bodies in gzip or deflate are inflated as they are read, under the body limit (readBody); other codings are
+    // refused before anything is read: 415 with the codings read here (Triton answers them 501, meaning 415).
+    const coding = requestCoding(req.headers['content-encoding']);
+    if (coding === undefined) {
+      req.resume();
+      return sendHttpError(res, 415, `unsupported Content-Encoding '${String(req.headers['content-encoding'])}' ` +
+        `(supported: ${ACCEPTED_CODINGS}, identity)`, { 'Accept-Encoding': ACCEPTED_CODINGS });
+    }
+    await this.dispatch(match.route, req, res, receivedUs, coding);
   }
 
-  private async dispatch(route: Route, req: IncomingMessage, res: ServerResponse, receivedUs: number): Promise<void> {
+  private async dispatch(route: Route, req: IncomingMessage, res: ServerResponse, receivedUs: number, coding: ContentCoding): Promise<void> {
     const s = this.service;
     switch (route.kind) {
       case 'live':
@@ -175,8 +191,10 @@ export class HttpFrontend {
         const v = route.version === undefined ? '' : ` version ${route.version}`;
         return sendError(res, new InferenceError('UNAVAILABLE', `model '${route.model}'${v} is not ready`));
       }
+      case 'model-stats':
+        return sendJson(res, 200, await s.modelStatistics(route.model, route.version));
       case 'repository-index': {
-        const body = await readBody(req, this.service.limits.maxBodyBytes);
+        const body = await readBody(req, this.service.limits.maxBodyBytes, 0, coding);
         let readyOnly = false;
         if (body.length > 0) {
           let parsed: unknown;
@@ -190,20 +208,20 @@ export class HttpFrontend {
         return sendJson(res, 200, await s.repositoryIndex({ readyOnly }));
       }
       case 'repository-load':
-        await readBody(req, this.service.limits.maxBodyBytes);
+        await readBody(req, this.service.limits.maxBodyBytes, 0, coding);
         await s.loadModel(route.model);
         return sendEmpty(res, 200);
       case 'repository-unload':
-        await readBody(req, this.service.limits.maxBodyBytes);
+        await readBody(req, this.service.limits.maxBodyBytes, 0, coding);
         await s.unloadModel(route.model);
         return sendEmpty(res, 200);
       case 'infer':
-        return this.infer(route.model, route.version, req, res, receivedUs);
+        return this.infer(route.model, route.version, req, res, receivedUs, coding);
     }
   }
 
   private async infer(
-    model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse, receivedUs: number,
+    model: string, version: string | undefined, req: IncomingMessage, res: ServerResponse, receivedUs: number, coding: ContentCoding,
   ): Promise<void> {
     const gone = new CancelSource();
     res.once('close', () => {
@@ -220,7 +238,8 @@ export class HttpFrontend {
     }
     const s = this.service;
     // Refusals before the body is read: the server-wide bounds, and what would refuse even the model's most favoured
-    // request (priority 1, no timeout). The body is then dropped unread and the connection kept.
+    // request (priority 1, no timeout). The body is then dropped unread and the connection kept. Held bytes count the
+    // declared (on the wire, perhaps compressed) length.
     const declared = Number(req.headers['content-length'] ?? 0) || 0;
     let refusal = s.admit({ model, version, priority: 1, receivedUs });
     if (!refusal && this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
@@ -233,7 +252,7 @@ export class HttpFrontend {
     }
     this.heldBytes += declared;
     try {
-      const body = await readBody(req, s.limits.maxBodyBytes, headerLength ?? 0);
+      const body = await readBody(req, s.limits.maxBodyBytes, headerLength ?? 0, coding);
       // Refusals before the tensors are decoded, now that the request's priority and timeout are known.
       const admit = (priority: number | undefined, timeoutUs: number | undefined) => {
         const r = s.admit({ model, version, priority, timeoutUs, receivedUs });
@@ -243,14 +262,16 @@ export class HttpFrontend {
       this.log.trace({ model, version, id: request.id, bytes: body.length }, 'infer request received');
       const response = await s.infer(request);
       if (gone.aborted) return;
-      this.send(res, response, encoding);
+      const accepted = responseCoding(req.headers['accept-encoding']);
+      const enc = encodeInferResponse(response, encoding);
+      if (accepted === 'identity' || enc.contentLength < MIN_COMPRESSED_BYTES) this.send(res, enc);
+      else await this.sendCompressed(res, enc, accepted, gone);
     } finally {
       this.heldBytes -= declared;
     }
   }
 
-  private send(res: ServerResponse, response: InferenceResponse, encoding: OutputEncoding): void {
-    const enc = encodeInferResponse(response, encoding);
+  private send(res: ServerResponse, enc: EncodedResponse): void {
     const headers: Record<string, string | number> = { 'Content-Type': enc.contentType, 'Content-Length': enc.contentLength };
     if (enc.headerLength !== undefined) headers['Inference-Header-Content-Length'] = enc.headerLength;
     res.writeHead(200, headers);
@@ -262,6 +283,21 @@ export class HttpFrontend {
     for (const p of enc.parts) res.write(p);
     res.end();
     res.uncork();
+  }
+
+  /**
+   * The response compressed as the client's Accept-Encoding prefers (as Triton does for infer responses): one body,
+   * compressed off the event loop; Inference-Header-Content-Length still counts the uncompressed JSON header.
+   */
+  private async sendCompressed(res: ServerResponse, enc: EncodedResponse, coding: 'gzip' | 'deflate', gone: CancelSource): Promise<void> {
+    const body = await compress(enc.parts.length === 1 ? enc.parts[0] : Buffer.concat(enc.parts), coding);
+    if (gone.aborted) return;
+    const headers: Record<string, string | number> = {
+      'Content-Type': enc.contentType, 'Content-Length': body.length, 'Content-Encoding': coding, Vary: 'Accept-Encoding',
+    };
+    if (enc.headerLength !== undefined) headers['Inference-Header-Content-Length'] = enc.headerLength;
+    res.writeHead(200, headers);
+    res.end(body);
   }
 
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), closes the rest. */

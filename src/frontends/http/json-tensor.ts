@@ -1,7 +1,7 @@
 import {
   type DataType, type TensorData, type NumericArray, allocate, dataTypeInfo, invalidArgument,
 } from '../../core/index.js';
-import { fromHalfBits, toHalfBits } from './float16.js';
+import { fromHalfBits, toHalfBits } from '../codec/float16.js';
 import { NumericLeaves } from './json-body-parser.js';
 
 /** Integer ranges of the JSON-number datatypes, for element validation. */

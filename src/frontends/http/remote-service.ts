@@ -65,6 +65,7 @@ export class RemoteService implements FrontendService {
   modelConfig = (name: string, version?: string) => this.call('modelConfig', name, version) as ReturnType<FrontendService['modelConfig']>;
   isModelReady = (name: string, version?: string) => this.call('isModelReady', name, version) as Promise<boolean>;
   repositoryIndex = (options?: { readyOnly?: boolean }) => this.call('repositoryIndex', options) as ReturnType<FrontendService['repositoryIndex']>;
+  modelStatistics = (name?: string, version?: string) => this.call('modelStatistics', name, version) as ReturnType<FrontendService['modelStatistics']>;
   loadModel = (name: string) => this.call('loadModel', name) as Promise<void>;
   unloadModel = (name: string) => this.call('unloadModel', name) as Promise<void>;
 

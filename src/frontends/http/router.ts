@@ -10,7 +10,9 @@ export type Route =
   | { kind: 'infer'; model: string; version?: string }
   | { kind: 'repository-index' }
   | { kind: 'repository-load'; model: string }
-  | { kind: 'repository-unload'; model: string };
+  | { kind: 'repository-unload'; model: string }
+  /** Triton's statistics extension: every model when `model` is absent. */
+  | { kind: 'model-stats'; model?: string; version?: string };
 
 export type RouteMatch =
   | { readonly route: Route; readonly method: 'GET' | 'POST' }
@@ -59,6 +61,8 @@ export function matchRoute(pathname: string): RouteMatch {
     return undefined;
   }
   if (s[2] !== 'models' || n < 4) return undefined;
+  // Before model names, as Triton matches it: a model named 'stats' has no metadata path of its own.
+  if (n === 4 && s[3] === 'stats') return { route: { kind: 'model-stats' }, method: 'GET' };
   const model = modelName(s[3]);
   let rest = 4;
   let version: string | undefined;
@@ -73,6 +77,7 @@ export function matchRoute(pathname: string): RouteMatch {
     case 'ready': return { route: { kind: 'model-ready', model, version }, method: 'GET' };
     case 'config': return { route: { kind: 'model-config', model, version }, method: 'GET' };
     case 'infer': return { route: { kind: 'infer', model, version }, method: 'POST' };
+    case 'stats': return { route: { kind: 'model-stats', model, version }, method: 'GET' };
     default: return undefined;
   }
 }

@@ -21,3 +21,14 @@ export function sendError(res: ServerResponse, err: InferenceError, extraHeaders
   res.writeHead(err.httpStatus, headers);
   res.end(body);
 }
+
+/**
+ * `{"error": "..."}` with a status outside the error catalog — HTTP-only answers: 405 (with Allow) for a known path
+ * with the wrong method, 415 (with Accept-Encoding) for a Content-Encoding the server does not read.
+ */
+export function sendHttpError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = Buffer.from(JSON.stringify({ error: message }));
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}

@@ -20,6 +20,8 @@ export interface ThreadedHttpFrontendOptions {
   /** The frontend threads' log level (they log to stdout as JSON). Default 'warn'. */
   readonly logLevel?: Level | 'silent';
   readonly closeGraceMs?: number;
+  /** Where the threads count log lines they drop when stdout fails (a LogSink counter, src/core/log-sink.ts). */
+  readonly logDropped?: Int32Array;
 }
 
 interface Thread {
@@ -39,7 +41,8 @@ export class ThreadedHttpFrontend {
       const channel = new MessageChannel();
       serveRemote(service, channel.port1);
       const data: FrontendWorkerData = {
-        servicePort: channel.port2, limits: service.limits, logLevel: o.logLevel ?? 'warn', closeGraceMs: o.closeGraceMs, ...where,
+        servicePort: channel.port2, limits: service.limits, logLevel: o.logLevel ?? 'warn', closeGraceMs: o.closeGraceMs,
+        logDropped: o.logDropped, ...where,
       };
       const worker = startWorker('./frontend-worker', import.meta.url, { workerData: data, transferList: [channel.port2] });
       const t = { worker, channel };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fromHalfBits, toHalfBits } from '../../src/frontends/http/float16.js';
+import { fromHalfBits, toHalfBits } from '../../src/frontends/codec/float16.js';
 
 test('every half value survives half → number → half (NaNs stay NaN)', () => {
   for (let h = 0; h < 0x10000; h++) {

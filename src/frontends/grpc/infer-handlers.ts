@@ -1,0 +1,155 @@
+/**
+ * ModelInfer and ModelStreamInfer. A request's way: the call (grpc-call.ts) gathers the message → the scan
+ * (scan-infer-request.ts) → its parameters are read (inferHeader) → admission (`service.admit`, before any tensor is
+ * made: a refusal costs the scan) → the in-flight bytes bound → tensors decoded → `service.infer` → the reply: its
+ * fields written into one pre-sized buffer, large numeric outputs sent as views of their storage (not copied).
+ *
+ * ModelStreamInfer answers each request of the stream with one ModelStreamInferResponse, in the order the requests
+ * came (requests run concurrently; a reply that is ready early waits for the earlier ones); a failed request is
+ * answered with `error_message` (and the request's id) and the stream goes on, as Triton does.
+ */
+import type { Logger } from 'pino';
+import { type CancelSignal, InferenceError, type InferenceResponse } from '../../core/index.js';
+import type { CallHandler, GrpcCall } from './grpc-call.js';
+import { type GrpcService, failure } from './grpc-status.js';
+import { inferHeader, inferRequestOf, type InferHeader } from './infer-request.js';
+import { encodeInferResponseParts, encodeStreamError, encodeStreamResponse } from './infer-response.js';
+import { WireError } from './protobuf-wire.js';
+import { type ScannedInfer, scanInferRequest } from './scan-infer-request.js';
+
+/** A request message scanned, or the reason it is not a valid message. */
+function scan(bytes: Buffer, receivedUs: number): ScannedInfer | InferenceError {
+  try {
+    return scanInferRequest(bytes, receivedUs);
+  } catch (err) {
+    if (err instanceof WireError) return new InferenceError('INVALID_ARGUMENT', `malformed request message (not valid protobuf): ${err.message}`);
+    throw err;
+  }
+}
+
+/** Runs infer requests for both RPCs; owns the frontend's count of request bytes held. */
+export class InferRunner {
+  /** Bytes of request messages between their scan and their answer. */
+  private heldBytes = 0;
+
+  constructor(private readonly service: GrpcService, private readonly log: Logger) {}
+
+  /** Admits, decodes and runs one request; rejects with an InferenceError (or a bug's error). */
+  async run(scanned: ScannedInfer, header: InferHeader, signal: CancelSignal): Promise<InferenceResponse> {
+    const s = this.service;
+    const refusal = s.admit({ model: header.model, version: header.version, priority: header.priority, timeoutUs: header.timeoutUs,
+      receivedUs: scanned.receivedUs });
+    if (refusal) throw refusal;
+    const size = scanned.message.length;
+    if (this.heldBytes > 0 && this.heldBytes + size > s.limits.maxInflightBytes) {
+      throw new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
+        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
+    }
+    this.heldBytes += size;
+    try {
+      const request = inferRequestOf(scanned, header, s.limits, signal);
+      if (this.log.isLevelEnabled('trace')) this.log.trace({ model: request.model, version: request.version, id: request.id, bytes: size }, 'infer request received');
+      return await s.infer(request);
+    } finally {
+      this.heldBytes -= size;
+    }
+  }
+
+  /** ModelInfer: one request message, one reply. */
+  readonly modelInfer: CallHandler = {
+    message: (call, bytes) => {
+      if (call.messages > 1) {
+        call.fail(new InferenceError('INVALID_ARGUMENT', 'ModelInfer takes one request message; a second arrived'));
+        return;
+      }
+      const scanned = scan(bytes, call.receivedUs);
+      if (scanned instanceof InferenceError) {
+        call.fail(failure(this.log, 'ModelInfer', scanned));
+        return;
+      }
+      void this.answer(call, scanned);
+    },
+    halfClose: (call) => {
+      if (call.messages === 0) call.fail(new InferenceError('INVALID_ARGUMENT', 'ModelInfer: the call ended without a request message'));
+    },
+  };
+
+  private async answer(call: GrpcCall, scanned: ScannedInfer): Promise<void> {
+    try {
+      const res = await this.run(scanned, inferHeader(scanned), call.cancel);
+      if (!call.finished) call.replyParts(encodeInferResponseParts(res));
+    } catch (err) {
+      call.fail(failure(this.log, 'ModelInfer', err));
+    }
+  }
+
+  /**
+   * ModelStreamInfer: requests run concurrently; each gets one reply, written in the order the requests came (a
+   * reply that is ready early waits for the earlier ones). The call ends once the client has half-closed and every
+   * reply is written.
+   */
+  readonly modelStreamInfer: CallHandler = {
+    message: (call, bytes) => {
+      const q = (call.state ??= new ReplyQueue(call)) as ReplyQueue;
+      const slot = q.reserve();
+      void this.streamOne(bytes, call).then((reply) => q.fill(slot, reply));
+    },
+    halfClose: (call) => {
+      const q = (call.state ??= new ReplyQueue(call)) as ReplyQueue;
+      q.ended = true;
+      q.flush();
+    },
+  };
+
+  /** One request of a stream, answered with its response or its error; never rejects. */
+  private async streamOne(bytes: Buffer, call: GrpcCall): Promise<Buffer> {
+    const scanned = scan(bytes, performance.now() * 1000);
+    if (scanned instanceof InferenceError) return encodeStreamError(failure(this.log, 'ModelStreamInfer', scanned).message, '');
+    try {
+      const header = inferHeader(scanned);
+      const res = await this.run(scanned, header, call.cancel);
+      return encodeStreamResponse(res, header.emptyFinalResponse);
+    } catch (err) {
+      return encodeStreamError(failure(this.log, 'ModelStreamInfer', err).message, scanned.id);
+    }
+  }
+}
+
+/**
+ * A stream's replies in request order: slots reserved as requests arrive, filled as they finish, written from the
+ * front while the front is filled. FIFO as array + head index (no shift()); the array restarts when it drains.
+ */
+class ReplyQueue {
+  private slots: (Buffer | undefined)[] = [];
+  private head = 0;
+  /** Numbering of slots across restarts: slot n is slots[n - base]. */
+  private base = 0;
+  ended = false;
+
+  constructor(private readonly call: GrpcCall) {}
+
+  reserve(): number {
+    this.slots.push(undefined);
+    return this.base + this.slots.length - 1;
+  }
+
+  fill(slot: number, reply: Buffer): void {
+    this.slots[slot - this.base] = reply;
+    this.flush();
+  }
+
+  flush(): void {
+    const slots = this.slots;
+    while (this.head < slots.length && slots[this.head] !== undefined) {
+      const reply = slots[this.head]!;
+      slots[this.head++] = undefined;
+      this.call.write(reply);
+    }
+    if (this.head === slots.length) {
+      this.base += slots.length;
+      this.slots = [];
+      this.head = 0;
+      if (this.ended) this.call.finish();
+    }
+  }
+}
