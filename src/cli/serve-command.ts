@@ -31,6 +31,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     batchingPolicy: opts.batchingPolicy,
     computeCores: opts.computeCores,
     computeNice: opts.computeNice,
+    cache: opts.cache,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {

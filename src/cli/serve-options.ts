@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { RequestLimits } from '../core/index.js';
 import { BATCHING_POLICIES, type BatchingPolicyName } from '../scheduler/create-scheduler.js';
+import { CacheConfigError, type TierSpec, parseCacheConfig } from '../cache/cache-config.js';
 
 /** `autoglm serve` options, validated once and frozen. */
 export interface ServeOptions {
@@ -24,6 +25,8 @@ export interface ServeOptions {
   readonly httpThreadCount: number;
   /** Nice value of model instances' threads; undefined = the server's default. */
   readonly computeNice: number | undefined;
+  /** Response cache tiers (--cache-config), in lookup order; empty = no cache. */
+  readonly cache: readonly TierSpec[];
 }
 
 export class UsageError extends Error {}
@@ -57,6 +60,10 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   request handling)
   --compute-nice N                how much lower (Linux nice, 0..19) model instances' threads run than request
                                   handling (default 10; 0 = the same; see docs/overload.md)
+  --cache-config SPEC             a response cache tier (repeatable; tiers are looked up in the order first named):
+                                  local,size=256MiB | lmdb,path=DIR,size=2GiB |
+                                  redis,host=H,port=P[,user=U,password=…,db=N,timeout=MS,ttl=S]; models opt in with
+                                  response_cache { enable: true } (see docs/cache.md)
   -h, --help                      this help
 `;
 
@@ -73,6 +80,15 @@ function bool(name: string, v: string | undefined): boolean {
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   throw new UsageError(`--${name} takes true or false, got '${v}'`);
+}
+
+function cacheTiers(flags: readonly string[]): TierSpec[] {
+  try {
+    return parseCacheConfig(flags);
+  } catch (err) {
+    if (err instanceof CacheConfigError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** Parses `serve` arguments (tritonserver's flag names); unknown flags and bad values throw UsageError. */
@@ -106,6 +122,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'batching-policy': { type: 'string' },
         'compute-cores': { type: 'string' },
         'compute-nice': { type: 'string' },
+        'cache-config': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -151,5 +168,6 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
     httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,
     computeNice: int('compute-nice', values['compute-nice'], 0, 19),
+    cache: Object.freeze(cacheTiers(values['cache-config'] ?? [])),
   });
 }

@@ -7,7 +7,7 @@ test('defaults follow tritonserver: port 8000 on 0.0.0.0, auto-complete on, keep
     modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
-    computeNice: undefined,
+    computeNice: undefined, cache: [],
   });
 });
 
