@@ -11,8 +11,11 @@ const HEADER = 12;
 
 export class CorruptEntryError extends Error {}
 
-/** Encodes outputs into one fresh buffer (the one copy of their data the cache makes). */
-export function encodeEntry(outputs: readonly Tensor[]): Uint8Array {
+/**
+ * Encodes outputs into one fresh buffer (the one copy of their data the cache makes). The checksum is only for
+ * entries that leave the process (`checksum` false leaves it 0: the in-process tier never reads it).
+ */
+export function encodeEntry(outputs: readonly Tensor[], checksum = true): Uint8Array {
   const names = outputs.map((t) => Buffer.from(t.name, 'utf8'));
   let size = HEADER + 4;
   outputs.forEach((t, i) => {
@@ -61,7 +64,7 @@ export function encodeEntry(outputs: readonly Tensor[]): Uint8Array {
   });
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, size - HEADER, true);
-  dv.setUint32(8, fnv1a(buf, HEADER, size), true);
+  if (checksum) dv.setUint32(8, fnv1a(buf, HEADER, size), true);
   return buf;
 }
 

@@ -78,7 +78,7 @@ export class ResponseCache {
 
   /** Stores an answer in every tier (its data is copied once, into the entry). */
   insert(key: string, outputs: readonly Tensor[]): void {
-    const entry = encodeEntry(outputs);
+    const entry = encodeEntry(outputs, this.shared.length > 0);
     this.local?.set(key, entry);
     for (const t of this.shared) t.set(key, entry);
   }
