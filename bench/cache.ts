@@ -36,7 +36,7 @@ import { fmtRatio, makeRepo, sleep } from './batching-common.js';
 
 const { values: a } = parseArgs({ options: {
   only: { type: 'string' }, cpus: { type: 'string', default: '0:1' }, pairs: { type: 'string', default: '3' },
-  'window-ms': { type: 'string', default: '3000' },
+  'window-ms': { type: 'string', default: '3000' }, 'local-size': { type: 'string', default: '256MiB' },
 } });
 const PAIRS = Number(a.pairs), MS = Number(a['window-ms']);
 const IN = 1024, HID = 8192, OUT = 1024;
@@ -119,9 +119,9 @@ async function mlp(): Promise<void> {
   cpSync(join(repo.dir, 'mlp'), join(repo.dir, 'tiny'), { recursive: true });
   writeFileSync(join(repo.dir, 'tiny', '1', 'model.onnx'), tiny);
   writeFileSync(join(repo.dir, 'tiny', 'config.pbtxt'), config('tiny', TINY_IN, 4, true));
-  const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', String(await freePort()), '--cache-config', 'local,size=256MiB']);
+  const server = await spawnAutoglmServe(repo.dir, ['--metrics-port', String(await freePort()), '--cache-config', `local,size=${a['local-size']}`]);
   try {
-    console.log(`server on CPU ${serverCpus}, client on CPU ${clientCpus}; MLP ${IN}→${HID}→${OUT}, 1-row binary requests, --cache-config local,size=256MiB`);
+    console.log(`server on CPU ${serverCpus}, client on CPU ${clientCpus}; MLP ${IN}→${HID}→${OUT}, 1-row binary requests, --cache-config local,size=${a['local-size']}`);
     const hits = bodies(server.url, 'mlp', IN, 32);
     const missOn = bodies(server.url, 'mlp', IN, 4096);
     const missOff = bodies(server.url, 'mlp_off', IN, 4096);
@@ -129,8 +129,15 @@ async function mlp(): Promise<void> {
     const hitMiss: number[] = [], onOff: number[] = [];
     for (let i = 0; i < PAIRS; i++) {
       const h = await closed(server, hits.requests, 32);
-      const m = await closed(server, missOn.requests, 32, missOn.dataOffset);
-      const off = await closed(server, missOff.requests, 32, missOff.dataOffset);
+      // On and off alternate which comes first (after the hit window's burst of garbage).
+      let m, off;
+      if (i % 2 === 0) {
+        m = await closed(server, missOn.requests, 32, missOn.dataOffset);
+        off = await closed(server, missOff.requests, 32, missOff.dataOffset);
+      } else {
+        off = await closed(server, missOff.requests, 32, missOff.dataOffset);
+        m = await closed(server, missOn.requests, 32, missOn.dataOffset);
+      }
       hitMiss.push(h.perSec / m.perSec);
       onOff.push(m.perSec / off.perSec);
       console.log(`  round ${i + 1}: hits ${h.perSec.toFixed(0)}/s, misses (cache on) ${m.perSec.toFixed(0)}/s, never-repeating with the cache off ` +
