@@ -40,6 +40,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     computeCores: opts.computeCores,
     computeNice: opts.computeNice,
     allowOrtTelemetry: opts.allowOrtTelemetry,
+    cache: opts.cache,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {

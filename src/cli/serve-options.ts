@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { RequestLimits } from '../core/index.js';
 import { BATCHING_POLICIES, type BatchingPolicyName } from '../scheduler/create-scheduler.js';
+import { CacheConfigError, type TierSpec, parseCacheConfig } from '../cache/cache-config.js';
 
 /** `autoglm serve` options, validated once and frozen. */
 export interface ServeOptions {
@@ -32,6 +33,8 @@ export interface ServeOptions {
   readonly exitTimeoutSecs: number;
   /** Let ONNX Runtime collect its telemetry (off by default: InferenceServerOptions.allowOrtTelemetry). */
   readonly allowOrtTelemetry: boolean;
+  /** Response cache tiers (--cache-config), in lookup order; empty = no cache. */
+  readonly cache: readonly TierSpec[];
 }
 
 export class UsageError extends Error {}
@@ -72,6 +75,10 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   exiting anyway (default 30); a second signal exits at once
   --allow-ort-telemetry[=BOOL]    let ONNX Runtime write its telemetry (device id, event database under
                                   ~/.cache/Microsoft); default false: ORT_DISABLE_TELEMETRY=1 is set (SECURITY.md)
+  --cache-config SPEC             a response cache tier (repeatable; tiers are looked up in the order first named):
+                                  local,size=256MiB | lmdb,path=DIR,size=2GiB |
+                                  redis,host=H,port=P[,user=U,password=…,db=N,timeout=MS,ttl=S]; models opt in with
+                                  response_cache { enable: true } (see docs/cache.md)
   -h, --help                      this help
 `;
 
@@ -88,6 +95,15 @@ function bool(name: string, v: string | undefined): boolean {
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   throw new UsageError(`--${name} takes true or false, got '${v}'`);
+}
+
+function cacheTiers(flags: readonly string[]): TierSpec[] {
+  try {
+    return parseCacheConfig(flags);
+  } catch (err) {
+    if (err instanceof CacheConfigError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** Parses `serve` arguments (tritonserver's flag names); unknown flags and bad values throw UsageError. */
@@ -126,6 +142,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'compute-nice': { type: 'string' },
         'exit-timeout-secs': { type: 'string' },
         'allow-ort-telemetry': { type: 'string' },
+        'cache-config': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -176,5 +193,6 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     computeNice: int('compute-nice', values['compute-nice'], 0, 19),
     exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 0, 86_400) ?? 30,
     allowOrtTelemetry: bool('allow-ort-telemetry', values['allow-ort-telemetry']),
+    cache: Object.freeze(cacheTiers(values['cache-config'] ?? [])),
   });
 }

@@ -84,6 +84,8 @@ export interface ModelConfig {
   parameters: Record<string, { string_value: string }>;
   default_model_filename: string;
   ensemble_scheduling?: { step: EnsembleStep[] };
+  /** Triton's response_cache: answers of this model may be cached (when the server has a cache, --cache-config). */
+  response_cache?: { enable: boolean };
   optimization?: {
     graph?: { level: number };
     execution_accelerators?: {

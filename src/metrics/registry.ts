@@ -60,6 +60,8 @@ abstract class Metric<C> {
 
 export class CounterChild {
   value = 0;
+  /** When set, read at scrape time instead of `value` (a count kept elsewhere, e.g. a cache tier's hits). */
+  collect: (() => number) | undefined;
   inc(by = 1): void {
     this.value += by;
   }
@@ -71,7 +73,7 @@ export class Counter extends Metric<CounterChild> {
     return new CounterChild();
   }
   protected renderChild(values: LabelValues, c: CounterChild, out: string[]): void {
-    out.push(`${this.name}${labelText(this.labelNames, values)} ${fmt(c.value)}`);
+    out.push(`${this.name}${labelText(this.labelNames, values)} ${fmt(c.collect ? c.collect() : c.value)}`);
   }
 }
 

@@ -81,6 +81,8 @@ function mapConfig(d: Decoded, file: string, lines: SourceLines): ModelConfig {
   }
   const opt = msg(d, 'optimization');
   if (opt) config.optimization = mapOptimization(opt);
+  const rc = msg(d, 'response_cache');
+  if (rc) config.response_cache = { enable: bool(rc, 'enable') };
   lines.copy(d, config);
   return config;
 }

@@ -59,6 +59,10 @@ export async function loadModelConfig(model: ScannedModel | string, opts: LoadCo
     if (g.name === '') g.name = `${m.name}_${i}`;
   });
   validateBeforeReading(config, configFile, lines);
+  if (config.response_cache?.enable && present.has('sequence_batching')) {
+    // As Triton: a stateful model's answer depends on more than its inputs.
+    throw new ConfigError(configFile, lines.lineOf(config, 'response_cache'), 'response_cache cannot be enabled for a model with sequence_batching (its answers depend on the sequence\'s state)');
+  }
   const selected = selectVersions(config, m.versions);
 
   if (config.backend === BACKEND_ONNX) {

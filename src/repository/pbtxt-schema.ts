@@ -31,7 +31,7 @@ export interface MessageSchema {
 
 /** A decoded message: only written fields; repeated fields are arrays; maps are records. */
 export type Decoded = { [field: string]: DecodedValue };
-export type DecodedValue = string | number | boolean | Decoded | DecodedValue[] | { [key: string]: DecodedValue };
+export type DecodedValue = string | number | boolean | typeof IGNORED | Decoded | DecodedValue[] | { [key: string]: DecodedValue };
 
 export interface DecodeResult {
   readonly value: Decoded;
@@ -70,6 +70,9 @@ export class SourceLines {
   }
 }
 
+/** The value of a field the schema lists as unimplemented: written in the file, not read. */
+export const IGNORED = Symbol('ignored field');
+
 export function decodeMessage(msg: PbMessage, schema: MessageSchema, file: string): DecodeResult {
   const warnings: string[] = [];
   const lines = new SourceLines();
@@ -97,6 +100,8 @@ class Decoder {
       if (!fs) {
         if (schema.unimplemented?.includes(f.name)) {
           this.warnings.push(`${formatPlace(this.file, f.line)}: field ${f.name} in ${schema.name} is not implemented by this server; ignored`);
+          // Kept as a marker only, so that a caller can tell it was written (e.g. sequence_batching vs response_cache).
+          out[f.name] = IGNORED;
           continue;
         }
         this.fail(f.line, `unknown field ${f.name} in ${schema.name}`);

@@ -141,9 +141,10 @@ export const MODEL_CONFIG_SCHEMA: MessageSchema = {
     instance_group: { kind: { message: instanceGroup }, repeated: true },
     default_model_filename: { kind: 'string' },
     parameters: { kind: { map: { key: 'string', value: { message: { name: 'ModelParameter', fields: { string_value: { kind: 'string' } } } } } } },
+    response_cache: { kind: { message: { name: 'ModelResponseCache', fields: { enable: { kind: 'bool' } } } } },
   },
   unimplemented: [
     'runtime', 'batch_input', 'batch_output', 'sequence_batching', 'cc_model_filenames', 'metric_tags',
-    'model_warmup', 'model_operations', 'model_transaction_policy', 'model_repository_agents', 'response_cache',
+    'model_warmup', 'model_operations', 'model_transaction_policy', 'model_repository_agents',
   ],
 };

@@ -15,7 +15,12 @@ import type {
 } from './service.js';
 import { Admission } from './admission.js';
 import { setComputeWorkerNice } from '../core/start-worker.js';
+import { ResponseCache } from '../cache/response-cache.js';
+import type { TierSpec } from '../cache/cache-config.js';
+import { cacheKey } from '../cache/cache-key.js';
+import { CacheMetrics } from '../metrics/cache-metrics.js';
 import { ManagedModel, type ModelVersion } from './model-version.js';
+import type { ModelCacheMetrics } from '../metrics/cache-metrics.js';
 import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
 import { validateRequest } from './validate-request.js';
 import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
@@ -61,6 +66,11 @@ export interface InferenceServerOptions {
    * environment before any model loads (process-wide; src/backends/onnx/telemetry.ts, SECURITY.md).
    */
   readonly allowOrtTelemetry?: boolean;
+  /**
+   * The response cache's tiers, in lookup order (`--cache-config`; docs/cache.md); absent or empty = no cache, and
+   * models' `response_cache { enable: true }` is ignored with a warning.
+   */
+  readonly cache?: readonly TierSpec[];
 }
 
 /** The default of InferenceServerOptions.computeNice (measured in docs/overload.md). */
@@ -86,12 +96,20 @@ export class InferenceServer implements InferenceService {
   private closing = false;
   private closed: Promise<void> | undefined;
   private readonly admission: Admission;
+  /** The response cache, when the server has one (InferenceServerOptions.cache). */
+  readonly cache: ResponseCache | undefined;
+  private readonly cacheMetrics: CacheMetrics | undefined;
 
   private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.admission = new Admission(this.limits);
     this.log = options.logger ?? pino({ level: 'silent' });
     this.metrics = options.metrics ?? new InferenceMetrics();
+    if (options.cache && options.cache.length > 0) {
+      this.cache = ResponseCache.fromSpecs(options.cache);
+      this.cacheMetrics = new CacheMetrics(this.metrics.registry);
+      for (const t of this.cache.tiers) this.cacheMetrics.watchTier(t);
+    }
     const cores = options.computeCores ?? defaultComputeCores();
     this.loadOptions = Object.freeze({
       strictModelConfig: options.strictModelConfig === true,
@@ -157,7 +175,10 @@ export class InferenceServer implements InferenceService {
   private async loadOne(m: ManagedModel): Promise<void> {
     this.log.debug({ model: m.name, dir: m.modelDir }, 'loading model');
     await loadModel(m, this.loadOptions);
+    const cached = m.config?.response_cache?.enable === true;
+    if (cached && !this.cacheMetrics) this.log.warn({ model: m.name }, 'response_cache is enabled but the server has no cache (--cache-config): not cached');
     for (const v of m.versions.values()) {
+      if (v.state === 'READY' && cached && this.cacheMetrics) v.responseCache = this.cacheMetrics.forModel(m.name, v.version);
       if (v.state === 'READY') this.log.info({ model: m.name, version: v.version, instances: v.instances.length }, 'model ready');
       else this.log.error({ model: m.name, version: v.version, reason: v.reason }, 'model version failed to load');
     }
@@ -203,12 +224,41 @@ export class InferenceServer implements InferenceService {
     if (this.closing) throw unavailable('the server is shutting down');
     const v = this.resolve(request.model, request.version);
     const startUs = performance.now() * 1000;
+    if (v.responseCache && this.cache) return this.inferCached(v, v.responseCache, this.cache, request, startUs);
+    return this.run(v, request, startUs, false);
+  }
+
+  /**
+   * The response cache's way (docs/cache.md): the answer from the cache, looked up before admission (a hit costs less
+   * than a refusal), or the request run and its answer stored. Only successful answers are stored.
+   */
+  private async inferCached(v: ModelVersion, m: ModelCacheMetrics, cache: ResponseCache, request: InferenceRequest, startUs: number): Promise<InferenceResponse> {
+    validateRequest(request, v.spec!, this.limits);
+    const key = cacheKey(v.model, v.version, request);
+    const found = cache.lookup(key);
+    const outputs = found instanceof Promise ? await found : found;
+    const lookedUs = performance.now() * 1000;
+    if (outputs) {
+      m.hits.inc();
+      m.hitUs.inc(lookedUs - startUs);
+      return { id: request.id, model: v.model, version: v.version, outputs: [...outputs] };
+    }
+    const res = await this.run(v, request, startUs, true);
+    const ranUs = performance.now() * 1000;
+    cache.insert(key, res.outputs);
+    m.misses.inc();
+    m.missUs.inc(lookedUs - startUs + performance.now() * 1000 - ranUs);
+    return res;
+  }
+
+  /** Admission, then the scheduler; `validated` when the caller checked the request against the model already. */
+  private async run(v: ModelVersion, request: InferenceRequest, startUs: number, validated: boolean): Promise<InferenceResponse> {
     const refusal = this.admission.serverRefusal() ?? this.admission.versionRefusal(v, {
       model: request.model, priority: request.priority, timeoutUs: request.timeoutUs, receivedUs: request.receivedUs ?? startUs,
       rows: undefined,
     }, startUs);
     if (refusal) throw refusal;
-    validateRequest(request, v.spec!, this.limits);
+    if (!validated) validateRequest(request, v.spec!, this.limits);
     this.admission.inProgress++;
     let res: InferenceResponse;
     try {
@@ -281,7 +331,7 @@ export class InferenceServer implements InferenceService {
   // --- Statistics extension (InferenceService.modelStatistics; numbers from this.metrics) ---
 
   modelStatistics(name?: string, version?: string): ModelStatisticsResponse {
-    const stats = (v: ModelVersion): ModelStatistics => this.metrics.statistics(v.model, v.version);
+    const stats = (v: ModelVersion): ModelStatistics => withCacheStats(this.metrics.statistics(v.model, v.version), v.responseCache);
     const ready = (m: ManagedModel): ModelVersion[] =>
       [...m.versions.values()].filter((v) => v.state === 'READY').sort((a, b) => Number(a.version) - Number(b.version));
     const hasVersion = version !== undefined && version !== '';
@@ -362,10 +412,22 @@ export class InferenceServer implements InferenceService {
     this.closed ??= (async () => {
       this.closing = true;
       await Promise.all([...this.models.keys()].map((name) => this.serialize(name, () => unloadModel(this.models.get(name)!, 'server closed'))));
+      await this.cache?.close();
       this.log.info('server closed');
     })();
     return this.closed;
   }
 }
 
-
+/** A version's statistics with the response cache's counts (cache_hit / cache_miss stay 0 for uncached models). */
+function withCacheStats(s: ModelStatistics, c: ModelCacheMetrics | undefined): ModelStatistics {
+  if (!c) return s;
+  return {
+    ...s,
+    inference_stats: {
+      ...s.inference_stats,
+      cache_hit: { count: c.hits.value, ns: Math.round(c.hitUs.value * 1000) },
+      cache_miss: { count: c.misses.value, ns: Math.round(c.missUs.value * 1000) },
+    },
+  };
+}

@@ -3,6 +3,7 @@ import type { ModelInstance } from '../backends/backend.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { type QueueConfig, queueConfigOf } from '../scheduler/queue-config.js';
 import type { SloGuard } from './slo-guard.js';
+import type { ModelCacheMetrics } from '../metrics/cache-metrics.js';
 import type { ModelMetadata, ModelState } from './service.js';
 import type { RequestSpec } from './validate-request.js';
 
@@ -21,6 +22,8 @@ export class ModelVersion {
   queue: QueueConfig = queueConfigOf(undefined);
   /** The model's latency SLO, when its config declares one. */
   slo: SloGuard | undefined;
+  /** Set when its answers are cached (response_cache enabled and the server has a cache): where hits are counted. */
+  responseCache: ModelCacheMetrics | undefined;
 
   constructor(readonly model: string, readonly version: string) {}
 
@@ -48,6 +51,7 @@ export class ModelVersion {
     this.spec = undefined;
     this.instances = [];
     this.slo = undefined;
+    this.responseCache = undefined;
   }
 }
 

@@ -8,7 +8,7 @@ test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-com
     strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
-    computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false,
+    computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false, cache: [],
   });
 });
 
