@@ -20,7 +20,10 @@
  *
  *   flock /tmp/bench.lock node --import tsx bench/grpc-vs-http.ts [--pairs 3] [--window-ms 5000] [--cpus 0:1]
  *       [--only throughput,latency] [--agreement] [--channels 1] [--grpc-client grpc-js|engine]
- *       [--batching adaptive|static] [--from src|dist] [--json FILE]
+ *       [--batching adaptive|static] [--grpc-server autoglm|grpc-js] [--from src|dist] [--json FILE]
+ *
+ * --grpc-server grpc-js measures the rejected stack instead (bench/baselines/grpc-js-server.ts: grpc-js's server over
+ * the same codec and server core) — the figures behind docs/grpc.md's choice of node:http2.
  */
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
@@ -41,7 +44,7 @@ import { mlpModel, seededFloats, writeModel } from '../test/fixtures/models.js';
 import { median, pbtxt, sleep } from './batching-common.js';
 import { processCpu } from './baselines/cpu-time.js';
 import { GrpcLoadClient } from './baselines/grpc-load-client.js';
-import { pinServersTo, requireCommands, spawnAutoglmServe } from './baselines/processes.js';
+import { pinServersTo, requireCommands, spawnAutoglmServe, spawnGrpcJsServer } from './baselines/processes.js';
 import { cpuCount, wrk, wrkScript } from './baselines/wrk.js';
 
 process.env.ORT_DISABLE_TELEMETRY = '1';
@@ -50,6 +53,7 @@ const { values: a } = parseArgs({ options: {
   only: { type: 'string', default: 'throughput,latency' }, agreement: { type: 'boolean', default: false },
   channels: { type: 'string', default: '1' }, concurrency: { type: 'string', default: '128' }, from: { type: 'string', default: 'src' },
   'grpc-client': { type: 'string', default: 'grpc-js' }, batching: { type: 'string', default: 'adaptive' },
+  'grpc-server': { type: 'string', default: 'autoglm' },
   json: { type: 'string' },
 } });
 
@@ -89,14 +93,20 @@ async function main(): Promise<number> {
   writeModel(repo, 'big', mlpModel(1024, 8192, 1024, 1).bytes, { config: pbtxt('big', 128, 1024, 1024, staticBatching) });
   const metricsPort = await freePort();
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-  const server = await spawnAutoglmServe(repo, ['--metrics-port', String(metricsPort)], { fromDist: a.from === 'dist' });
+  // --grpc-server grpc-js: the rejected stack (grpc-js's server, same codec and server core), for the record of the
+  // choice; it has no metrics port, so its windows show no mean batch.
+  if (a['grpc-server'] !== 'autoglm' && a['grpc-server'] !== 'grpc-js') throw new Error(`--grpc-server is autoglm or grpc-js, got '${a['grpc-server']}'`);
+  const server = a['grpc-server'] === 'grpc-js'
+    ? await spawnGrpcJsServer(repo)
+    : await spawnAutoglmServe(repo, ['--metrics-port', String(metricsPort)], { fromDist: a.from === 'dist' });
   const pid = server.child.pid!;
   const report: Record<string, unknown> = { date: new Date().toISOString(), cpus: a.cpus, pairs, windowMs, concurrency: conc, channels };
   let errors = 0;
   try {
     if (!server.grpcTarget) throw new Error('autoglm serve did not report a gRPC port');
     const grpcTarget = server.grpcTarget;
-    console.log(`grpc-vs-http: ${pairs} pairs of ${seconds} s windows; ${split}; autoglm serve from ${a.from}, ${a.batching} batching; HTTP ${server.url}, gRPC ${grpcTarget}`);
+    console.log(`grpc-vs-http: ${pairs} pairs of ${seconds} s windows; ${split}; ${a['grpc-server'] === 'grpc-js' ? 'grpc-js server baseline' : `autoglm serve from ${a.from}`}, ` +
+      `${a.batching} batching; HTTP ${server.url}, gRPC ${grpcTarget}`);
 
     // One request body per protocol, the same 8 input sets; answers checked against session.run here.
     const xs = Array.from({ length: 8 }, (_, i) => seededFloats(1024, 2000 + i, 1));

@@ -94,6 +94,21 @@ export async function spawnAutoglmServe(repository: string, extra: string[] = []
   return { ...proc, grpcTarget };
 }
 
+/**
+ * The rejected gRPC stack (bench/baselines/grpc-js-server.ts): InferenceServer + HttpFrontend + grpc-js serving
+ * ModelInfer. `grpcTarget` is its gRPC host:port.
+ */
+export async function spawnGrpcJsServer(repository: string): Promise<ServerProcess & { grpcTarget?: string }> {
+  let grpcTarget: string | undefined;
+  const proc = await spawnUntil(['bench/baselines/grpc-js-server.ts', '--model-repository', repository], (line) => {
+    const m = /^listening (http:\/\/\S+) grpc:\/\/(\S+)$/.exec(line);
+    if (!m) return undefined;
+    grpcTarget = m[2];
+    return m[1];
+  }, 60_000);
+  return { ...proc, grpcTarget };
+}
+
 /** Throws, naming the Debian package, when a command a benchmark runs is not installed (e.g. wrk, taskset). */
 export function requireCommands(commands: Readonly<Record<string, string>>): void {
   for (const [cmd, pkg] of Object.entries(commands)) {

@@ -72,14 +72,19 @@ test('--allow-grpc=false: no gRPC frontend; a gRPC port already taken: exit 1 sa
     const off = spawn(process.execPath, [...MAIN, 'serve', '--model-repository', repo.dir, '--http-port', '0', '--grpc-port', String(port),
       '--allow-grpc=false', '--http-address', '127.0.0.1', '--allow-metrics=false', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const msgs: string[] = [];
-    await new Promise<void>((resolve) => {
+    const httpPort = await new Promise<number>((resolve) => {
       createInterface({ input: off.stdout! }).on('line', (line) => {
-        msgs.push(String((JSON.parse(line) as { msg: string }).msg));
-        if (msgs.includes('HTTP server listening')) resolve();
+        const rec = JSON.parse(line) as { msg: string; port?: number };
+        msgs.push(rec.msg);
+        if (rec.msg === 'HTTP server listening') resolve(rec.port!);
       });
     });
+    // An answer means the start-up code ran to its end (signal handlers included): a signal sent earlier could
+    // find the default action still in place on a busy machine.
+    assert.equal((await fetch(`http://127.0.0.1:${httpPort}/v2/health/live`)).status, 200);
     off.kill('SIGTERM');
-    assert.equal(await new Promise((resolve) => off.on('exit', resolve)), 0);
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => off.on('exit', (c, sig) => resolve([c, sig])));
+    assert.equal(code, 0, `signal ${signal}; logged: ${msgs.join(' | ')}`);
     assert.ok(!msgs.includes('gRPC server listening'));
   } finally {
     taken.close();
