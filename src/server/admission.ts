@@ -36,15 +36,21 @@ export class Admission {
       `the server has ${this.inProgress} requests in progress (--max-inflight-requests ${this.limits.maxInflightRequests})`, { retryAfterSec: 1 });
   }
 
-  /** The model version's refusal, if any; a shed request is counted by the SLO guard. */
+  /**
+   * The model version's refusal before decode, if any: SLO shedding, then the scheduler's prediction (which its
+   * `enqueue` repeats on the exact queue, so `infer` asks only for shedding).
+   */
   versionRefusal(v: AdmittedVersion, p: AdmissionProbe, nowUs: number): InferenceError | undefined {
-    const slo = v.slo;
-    if (slo && slo.sheds(levelOfPriority(v.queue, p.priority), nowUs)) {
-      return new InferenceError('QUEUE_FULL', `model '${v.model}' is shedding priority ${p.priority ?? 'default'} requests: its p99 ` +
-        `${(slo.state.observedP99Us / 1000).toFixed(1)} ms is over its latency target ${(slo.targetUs / 1000).toFixed(1)} ms`, { retryAfterSec: 1 });
-    }
-    return v.scheduler?.probe?.({
+    return this.shedRefusal(v, p.priority, nowUs) ?? v.scheduler?.probe?.({
       priority: p.priority, timeoutUs: p.timeoutUs, receivedUs: p.receivedUs, rows: p.rows,
     });
+  }
+
+  /** The refusal of a request whose priority level the model's SLO guard sheds now (counted by the guard). */
+  shedRefusal(v: AdmittedVersion, priority: number | undefined, nowUs: number): InferenceError | undefined {
+    const slo = v.slo;
+    if (!slo || !slo.sheds(levelOfPriority(v.queue, priority), nowUs)) return undefined;
+    return new InferenceError('QUEUE_FULL', `model '${v.model}' is shedding priority ${priority ?? 'default'} requests: its p99 ` +
+      `${(slo.state.observedP99Us / 1000).toFixed(1)} ms is over its latency target ${(slo.targetUs / 1000).toFixed(1)} ms`, { retryAfterSec: 1 });
   }
 }

@@ -253,10 +253,8 @@ export class InferenceServer implements InferenceService {
 
   /** Admission, then the scheduler; `validated` when the caller checked the request against the model already. */
   private async run(v: ModelVersion, request: InferenceRequest, startUs: number, validated: boolean): Promise<InferenceResponse> {
-    const refusal = this.admission.serverRefusal() ?? this.admission.versionRefusal(v, {
-      model: request.model, priority: request.priority, timeoutUs: request.timeoutUs, receivedUs: request.receivedUs ?? startUs,
-      rows: undefined,
-    }, startUs);
+    // The scheduler's own admission runs in enqueue: here only what it does not know (server-wide bound, shedding).
+    const refusal = this.admission.serverRefusal() ?? this.admission.shedRefusal(v, request.priority, startUs);
     if (refusal) throw refusal;
     if (!validated) validateRequest(request, v.spec!, this.limits);
     this.admission.inProgress++;
