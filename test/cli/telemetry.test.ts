@@ -27,7 +27,8 @@ function isolatedEnv(dir: string): NodeJS.ProcessEnv {
   const tmp = join(dir, 'tmp');
   mkdirSync(home);
   mkdirSync(tmp);
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: tmp };
+  // ONNX Runtime puts its cache under $XDG_CACHE_HOME when that is set, else $HOME/.cache.
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: tmp, XDG_CACHE_HOME: join(home, '.cache') };
   delete env.ORT_DISABLE_TELEMETRY;
   return env;
 }
@@ -93,7 +94,7 @@ await server.close();
   }
 }
 
-test('telemetry: nothing written by default (CLI and library); written with --allow-ort-telemetry (the control)', async () => {
+test('telemetry: nothing written by default (CLI and library); written with --allow-ort-telemetry (the control)', async (t) => {
   const repo = mkdtempSync(join(tmpdir(), 'autoglm-telemetry-repo-'));
   try {
     writeModel(repo, 'mlp', mlpModel(4, 8, 2).bytes);
@@ -102,8 +103,14 @@ test('telemetry: nothing written by default (CLI and library); written with --al
       libraryOnce(repo, false),
       serveOnce(repo, ['--allow-ort-telemetry']),
     ]);
+    // Files from the runs with telemetry off fail the test wherever they appear.
     assert.deepEqual(cliOff.ortFiles, [], 'autoglm serve wrote no telemetry files');
     assert.deepEqual(libOff.ortFiles, [], 'InferenceServer.create wrote no telemetry files');
+    if (cliOn.ortFiles.length === 0) {
+      // Where ONNX Runtime writes nothing even when allowed (seen on one CI machine), the empty lists above prove nothing.
+      t.skip('ONNX Runtime wrote no telemetry files even with --allow-ort-telemetry here: the control cannot see them');
+      return;
+    }
     assert.ok(cliOn.ortFiles.some((f) => f.endsWith('deviceid')), `with --allow-ort-telemetry ORT writes its files (${cliOn.ortFiles})`);
     assert.ok(cliOn.ortFiles.includes(`mat-debug-${cliOn.pid}.log`));
   } finally {
