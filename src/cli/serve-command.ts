@@ -31,19 +31,30 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   const log = createLogger(opts.logVerbose, opts.logFormat, sink);
-  const server = await InferenceServer.create({
-    modelRepositories: opts.modelRepositories,
-    strictModelConfig: opts.strictModelConfig,
-    limits: opts.limits,
-    logger: log,
-    batchingPolicy: opts.batchingPolicy,
-    computeCores: opts.computeCores,
-    computeNice: opts.computeNice,
-    allowOrtTelemetry: opts.allowOrtTelemetry,
-    cache: opts.cache,
-  });
+  let server: InferenceServer;
+  try {
+    server = await InferenceServer.create({
+      modelRepositories: opts.modelRepositories,
+      strictModelConfig: opts.strictModelConfig,
+      limits: opts.limits,
+      logger: log,
+      batchingPolicy: opts.batchingPolicy,
+      computeCores: opts.computeCores,
+      computeNice: opts.computeNice,
+      allowOrtTelemetry: opts.allowOrtTelemetry,
+      cache: opts.cache,
+      modelControlMode: opts.modelControlMode,
+      startupModels: opts.startupModels,
+      pollSecs: opts.pollSecs,
+      controlToken: opts.controlToken,
+    });
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'cannot start');
+    return 1;
+  }
+  // Models explicit mode did not load are not failures: readiness counts only the models to be served.
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
-  if (failed.length > 0 && opts.exitOnError) {
+  if (!server.isReady() && opts.exitOnError) {
     log.error({ failed: failed.map((f) => f.name) }, 'models failed to load and --exit-on-error is set');
     await server.close();
     return 1;
