@@ -1,15 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import {
   type InferenceRequest, type InferenceResponse, type ModelConfig, type RequestLimits,
-  DEFAULT_LIMITS, InferenceError, invalidArgument, notFound, unavailable,
+  DEFAULT_LIMITS, type InferenceError, invalidArgument, notFound, unavailable,
 } from '../core/index.js';
 import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
-import { scanRepositories } from '../repository/index.js';
 import type {
   AdmissionProbe, InferenceService, ModelMetadata, ModelStatistics, ModelStatisticsResponse, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
@@ -25,8 +22,6 @@ import { ControlAccess } from './control-access.js';
 import type { ModelCacheMetrics } from '../metrics/cache-metrics.js';
 import type { LoadOptions } from './load-model.js';
 import { validateRequest } from './validate-request.js';
-import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
-import { ensembleLoadRounds, stepModelNames } from '../pipeline/index.js';
 import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
 import { InferenceMetrics } from '../metrics/inference-metrics.js';
@@ -115,7 +110,7 @@ export class InferenceServer implements InferenceService {
   readonly cache: ResponseCache | undefined;
   private readonly cacheMetrics: CacheMetrics | undefined;
 
-  private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
+  private constructor(options: InferenceServerOptions, backends: Map<string, Backend>) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.admission = new Admission(this.limits);
     this.log = options.logger ?? pino({ level: 'silent' });
