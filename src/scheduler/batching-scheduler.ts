@@ -78,6 +78,8 @@ export class BatchingScheduler implements Scheduler {
     this.allOutputs = model.config.output.map((t) => t.name);
     this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
     if (this.m) this.m.pending.collect = () => this.d.size;
+    // A batch held back from a FAILED instance goes as soon as an instance can take it.
+    this.pool.onHealthChange(() => this.pump());
   }
 
   get pendingCount(): number {
