@@ -20,7 +20,7 @@
  *   node --import tsx bench/reload-under-load.ts [--cpus 0:1] [--runs 3] [--only version,config,control]
  *     [--duration-s 10] [--switch-s 3] [--concurrency 32] [--dims 256,1024,64] [--from src|dist] [--json FILE]
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -107,6 +107,47 @@ function close(got: readonly number[], want: Float32Array): boolean {
   return true;
 }
 
+/** CPU seconds of a process (exited threads included) and of each living thread, with the thread's nice value. */
+interface CpuSnapshot { readonly total: number; readonly threads: ReadonlyMap<number, { readonly sec: number; readonly nice: number }> }
+
+/** Fields of a /proc stat line after the command name (index 0 = state); times in 100 Hz ticks. */
+const statFields = (path: string): string[] => { const s = readFileSync(path, 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' '); };
+
+function cpuSnapshot(pid: number): CpuSnapshot {
+  const p = statFields(`/proc/${pid}/stat`);
+  const threads = new Map<number, { sec: number; nice: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      const f = statFields(`/proc/${pid}/task/${tid}/stat`);
+      threads.set(tid, { sec: (Number(f[11]) + Number(f[12])) / 100, nice: Number(f[16]) });
+    } catch { /* ended meanwhile */ }
+  }
+  return { total: (Number(p[11]) + Number(p[12])) / 100, threads };
+}
+
+/**
+ * Cores the server used between two snapshots, by kind of thread: the main thread (event loop), threads that were
+ * there at `a` (niced: model instances' workers and ONNX Runtime pools; not niced: libuv, V8), threads started since
+ * (the new copy's workers), and threads that ended since (the old copy's).
+ */
+function coresByKind(pid: number, a: CpuSnapshot, b: CpuSnapshot, wallSec: number): string {
+  if (wallSec < 0.1) return 'n/a';
+  const k = { main: 0, niced: 0, other: 0, started: 0, ended: 0 };
+  let living = 0;
+  for (const [tid, t] of b.threads) {
+    const was = a.threads.get(tid);
+    const d = t.sec - (was?.sec ?? 0);
+    living += d;
+    if (tid === pid) k.main += d;
+    else if (!was) k.started += d;
+    else if (t.nice > 0) k.niced += d;
+    else k.other += d;
+  }
+  k.ended = Math.max(0, b.total - a.total - living);
+  return `main ${(k.main / wallSec).toFixed(2)}, compute ${(k.niced / wallSec).toFixed(2)}, other ${(k.other / wallSec).toFixed(2)}, ` +
+    `started ${(k.started / wallSec).toFixed(2)}, ended ${(k.ended / wallSec).toFixed(2)}`;
+}
+
 interface RunResult {
   readonly scenario: Scenario;
   readonly failed: number;
@@ -126,6 +167,11 @@ interface RunResult {
   readonly lastOldMs?: number;
   readonly firstNewMs?: number;
   readonly servedAfter: string;
+  /** p99 ms / answers per 250 ms slice, from 500 ms before the load request to 1 s after it returned. */
+  readonly timeline: string;
+  /** Server cores by kind of thread in the 2 s before the load request and from it until it returned. */
+  readonly coresBefore: string;
+  readonly coresLoad: string;
 }
 
 function windowStats(answers: readonly Answer[], fromMs: number, toMs: number): { p99Ms: number; maxMs: number; rps: number; n: number } {
@@ -146,7 +192,10 @@ async function run(scenario: Scenario, expected: Map<string, Float32Array[]>, bo
     const rec = new Recorder(t0, scenario === 'version' ? expected : new Map([['1', expected.get('1')!]]));
     const driver = new ClosedLoopDriver(targetOf(server.url), bodies, CONCURRENCY);
     driver.sink = rec;
-    await sleep(SWITCH_MS);
+    const pid = server.child.pid!;
+    await sleep(SWITCH_MS - BEFORE_MS);
+    const c0 = cpuSnapshot(pid);
+    await sleep(BEFORE_MS);
     // The new files are written beside the repository and renamed in, so the server never sees half a file.
     if (scenario === 'version') {
       writeModel(dir, 'staged', v2.bytes, { version: '2' });
@@ -155,6 +204,7 @@ async function run(scenario: Scenario, expected: Map<string, Float32Array[]>, bo
       writeFileSync(join(dir, 'config.pbtxt'), config(64, 2));
       renameSync(join(dir, 'config.pbtxt'), join(repo, 'mlp', 'config.pbtxt'));
     }
+    const c1 = cpuSnapshot(pid);
     const trigger = performance.now() - t0;
     let loadStatus = 0;
     if (scenario !== 'control') {
@@ -162,6 +212,7 @@ async function run(scenario: Scenario, expected: Map<string, Float32Array[]>, bo
       loadStatus = r.status;
       if (r.status !== 200) console.log(`  load answered ${r.status}: ${await r.text()}`);
     }
+    const c2 = cpuSnapshot(pid);
     const returned = performance.now() - t0;
     await sleep(Math.max(0, DURATION_MS - (performance.now() - t0)));
     await driver.stop(5000);
@@ -179,13 +230,21 @@ async function run(scenario: Scenario, expected: Map<string, Float32Array[]>, bo
     }
     const okOf = (v: string) => ans.filter((x) => x.status === 'ok' && x.version === v).map((x) => x.atMs);
     const old = okOf('1'), fresh = okOf('2');
+    const slices: string[] = [];
+    for (let t = trigger - 500; t < returned + AFTER_RETURN_MS; t += 250) {
+      const w = windowStats(ans, t, t + 250);
+      slices.push(`${(t - trigger).toFixed(0)}: ${w.p99Ms.toFixed(1)}/${w.n}`);
+    }
     if (rec.wrongExamples.length > 0) console.log(`  wrong answers, e.g.: ${rec.wrongExamples.join('; ')}`);
     return {
       scenario, failed: [...failures.values()].reduce((x, y) => x + y, 0), failures: [...failures].map(([k, v]) => `${k}:${v}`).join(' ') || 'none',
       wrong: rec.wrong, perVersion, loadStatus, loadMs: returned - trigger,
       p99BeforeMs: before.p99Ms, p99SwitchMs: during.p99Ms, p99AfterMs: after.p99Ms, maxSwitchMs: during.maxMs,
       ratio: during.p99Ms / before.p99Ms, rpsBefore: before.rps, rpsSwitch: during.rps,
-      ...(scenario === 'version' ? { lastOldMs: Math.max(...old) - trigger, firstNewMs: fresh.length ? Math.min(...fresh) - trigger : NaN } : {}),
+      ...(scenario === 'version' ? { lastOldMs: old.reduce((x, y) => Math.max(x, y), -Infinity) - trigger, firstNewMs: fresh.reduce((x, y) => Math.min(x, y), Infinity) - trigger } : {}),
+      timeline: slices.join(', '),
+      coresBefore: coresByKind(pid, c0, c1, BEFORE_MS / 1000),
+      coresLoad: coresByKind(pid, c1, c2, (returned - trigger) / 1000),
       servedAfter: `versions [${(meta.versions ?? []).join(',')}], max_batch_size ${cfg.max_batch_size}, instances ${(cfg.instance_group ?? []).map((g) => g.count).join('+')}`,
     };
   } finally {
@@ -219,7 +278,8 @@ for (let i = 0; i < RUNS; i++) {
       `p99 before ${r.p99BeforeMs.toFixed(1)} ms (${r.rpsBefore.toFixed(0)} req/s), switch window ${r.p99SwitchMs.toFixed(1)} ms ` +
       `(max ${r.maxSwitchMs.toFixed(1)}, ${r.rpsSwitch.toFixed(0)} req/s), after ${r.p99AfterMs.toFixed(1)} ms → ${r.ratio.toFixed(2)}×` +
       (r.firstNewMs !== undefined ? `; first v2 answer ${r.firstNewMs.toFixed(0)} ms, last v1 ${r.lastOldMs!.toFixed(0)} ms after the load request` : '') +
-      `; now serving ${r.servedAfter}`);
+      `; now serving ${r.servedAfter}\n    p99 ms/answers per 250 ms from the load request (ms): ${r.timeline}` +
+      `\n    server cores 2 s before: ${r.coresBefore}; until the load returned: ${r.coresLoad}`);
   }
 }
 console.log('summary (switch window = from the load request until 1 s after it returned):');

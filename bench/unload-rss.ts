@@ -12,7 +12,10 @@
  *   no-cpu-arena      parameters { key: "enable_cpu_mem_arena" value { string_value: "false" } }
  *   arena-max-2       MALLOC_ARENA_MAX=2 in the server's environment (glibc: at most 2 malloc arenas)
  *   mmap-threshold    MALLOC_MMAP_THRESHOLD_=131072 (glibc: every block ≥ 128 KiB its own mapping, unmapped on free)
- * With --trim (gdb installed), after the unload the server is stopped under gdb for one call of glibc's
+ * With --gc, after the unload the server is sent SIGUSR2, on which it writes a V8 heap snapshot (node
+ * --heapsnapshot-signal, into a temporary --diagnostic-dir): a snapshot starts with a full garbage collection, so
+ * what that gives back was only waiting for V8 to collect it (e.g. a Buffer of the model file read on the main thread).
+ * With --trim (gdb installed), after the unload (and the --gc probe) the server is stopped under gdb for one call of glibc's
  * `malloc_trim(0)` and read again: what that gives back was freed but kept by malloc.
  * With --cycles N, the model is loaded and unloaded N times per run (RSS after each unload): a one-off high-water
  * mark stays flat, a leak grows.
@@ -23,7 +26,7 @@
  *   node --import tsx bench/unload-rss.ts [--cpus 0:1] [--runs 3] [--variants default,no-cpu-arena,arena-max-2]
  *     [--mb 200] [--cycles 1] [--trim] [--from src|dist] [--json FILE]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,7 +41,7 @@ import { fmtRatio, sleep } from './batching-common.js';
 const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, runs: { type: 'string', default: '3' },
   variants: { type: 'string', default: 'default,no-cpu-arena,arena-max-2' }, mb: { type: 'string', default: '200' },
-  cycles: { type: 'string', default: '1' }, trim: { type: 'boolean', default: false },
+  cycles: { type: 'string', default: '1' }, trim: { type: 'boolean', default: false }, gc: { type: 'boolean', default: false },
   from: { type: 'string', default: 'src' }, json: { type: 'string' },
 } });
 const [SERVER_CPUS, CLIENT_CPUS] = a.cpus!.split(':');
@@ -117,6 +120,41 @@ async function settledRss(pid: number): Promise<Rss> {
   return last;
 }
 
+/** Anonymous mappings of at least `minMb` MB resident, as 'size/rss MB' (the model's size stands out). */
+function bigAnonMappings(pid: number, minMb = 32): string {
+  const out: string[] = [];
+  let size = 0, anon = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      size = (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1048576;
+      anon = head[3] === '';
+      continue;
+    }
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (m && anon && Number(m[1]) / 1024 >= minMb) out.push(`${size.toFixed(1)}/${(Number(m[1]) / 1024).toFixed(1)}`);
+  }
+  return out.join(' ') || 'none';
+}
+
+/** Sends SIGUSR2 (a heap snapshot, after a full GC) and waits until the snapshot file stops growing. */
+async function fullGc(pid: number, diagDir: string): Promise<boolean> {
+  process.kill(pid, 'SIGUSR2');
+  let last = -1;
+  for (let i = 0; i < 120; i++) {
+    await sleep(250);
+    const files = readdirSync(diagDir).filter((f) => f.endsWith('.heapsnapshot'));
+    if (files.length === 0) continue;
+    const size = statSync(join(diagDir, files[0])).size;
+    if (size > 0 && size === last) {
+      rmSync(join(diagDir, files[0]));
+      return true;
+    }
+    last = size;
+  }
+  return false;
+}
+
 const fmt = (r: Rss) => `${r.total.toFixed(0)} MB (heap ${r.heap.toFixed(0)}, anon ${r.anon.toFixed(0)}, files ${r.file.toFixed(0)}; ${r.threads} threads)`;
 
 /** Calls glibc's malloc_trim(0) inside the process through gdb; false when gdb could not attach. */
@@ -154,7 +192,7 @@ async function exercise(url: string): Promise<void> {
 }
 
 interface RunResult {
-  variant: string; before: Rss; loaded: Rss[]; unloaded: Rss[]; trimmed?: Rss; ratio: number; loadMs: number;
+  variant: string; before: Rss; loaded: Rss[]; unloaded: Rss[]; collected?: Rss; trimmed?: Rss; bigMappings: string; ratio: number; loadMs: number;
   seriesLoaded: number; seriesAfterUnload: number;
 }
 
@@ -170,9 +208,12 @@ async function run(variant: string, bytes: Uint8Array): Promise<RunResult> {
   const metricsPort = await freePort();
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const saved = { ...process.env };
-  Object.assign(process.env, spec.env ?? {});
+  const diagDir = join(dir, 'diag');
+  mkdirSync(diagDir);
+  const env = { ...spec.env, ...(a.gc ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${diagDir}` } : {}) };
+  Object.assign(process.env, env);
   const server = await spawnAutoglmServe(repo, [...explicitControlFlags([]), '--metrics-port', String(metricsPort), '--log-format', 'json'], { fromDist: a.from === 'dist' })
-    .finally(() => { for (const k of Object.keys(spec.env ?? {})) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; });
+    .finally(() => { for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k]; });
   const pid = server.child.pid!;
   try {
     if (!explicit) write();
@@ -192,9 +233,12 @@ async function run(variant: string, bytes: Uint8Array): Promise<RunResult> {
       unloaded.push(await settledRss(pid));
       seriesAfterUnload = (await bigSeries(metricsUrl)).length;
     }
+    const bigMappings = bigAnonMappings(pid);
+    let collected: Rss | undefined;
+    if (a.gc) collected = await fullGc(pid, diagDir) ? await settledRss(pid) : undefined;
     let trimmed: Rss | undefined;
     if (a.trim) trimmed = mallocTrim(pid) ? await settledRss(pid) : undefined;
-    return { variant, before, loaded, unloaded, trimmed, ratio: unloaded[unloaded.length - 1].total / before.total, loadMs, seriesLoaded, seriesAfterUnload };
+    return { variant, before, loaded, unloaded, collected, trimmed, bigMappings, ratio: unloaded[unloaded.length - 1].total / before.total, loadMs, seriesLoaded, seriesAfterUnload };
   } finally {
     await server.close();
     rmSync(dir, { recursive: true, force: true });
@@ -213,17 +257,20 @@ for (let i = 0; i < RUNS; i++) {
     const r = await run(variant, bytes);
     results.push(r);
     console.log(`  ${variant} run ${i + 1}: before ${fmt(r.before)}; loaded (in ${r.loadMs.toFixed(0)} ms) ${r.loaded.map(fmt).join(' / ')}; ` +
-      `after unload ${r.unloaded.map(fmt).join(' / ')}` + (a.trim ? `; after malloc_trim(0) ${r.trimmed ? fmt(r.trimmed) : 'gdb could not attach'}` : '') +
+      `after unload ${r.unloaded.map(fmt).join(' / ')} (anonymous mappings ≥ 32 MB resident, size/rss MB: ${r.bigMappings})` +
+      (a.gc ? `; after a full GC ${r.collected ? fmt(r.collected) : 'no heap snapshot came'}` : '') + (a.trim ? `; after malloc_trim(0) ${r.trimmed ? fmt(r.trimmed) : 'gdb could not attach'}` : '') +
       ` → ${r.ratio.toFixed(2)}×; model="big" metric series: ${r.seriesLoaded} loaded, ${r.seriesAfterUnload} after unload`);
   }
 }
-console.log('summary: RSS after unload ÷ before load (target ≤ 1.10)' + (a.trim ? '; after malloc_trim(0) ÷ before' : ''));
+console.log('summary: RSS after unload ÷ before load (target ≤ 1.10)' + (a.gc ? '; after a full GC ÷ before' : '') + (a.trim ? '; after malloc_trim(0) ÷ before' : ''));
 for (const variant of variants) {
   const rs = results.filter((r) => r.variant === variant);
+  const gcs = rs.filter((r) => r.collected).map((r) => r.collected!.total / r.before.total);
   const trims = rs.filter((r) => r.trimmed).map((r) => r.trimmed!.total / r.before.total);
   const grew = rs.map((r) => r.loaded[0].total - r.before.total);
   console.log(`  ${variant}: ${fmtRatio(rs.map((r) => r.ratio)).replace('pairs', 'runs')}; the load added ${fmtRatio(grew).replace(/×/g, ' MB').replace('pairs', 'runs')}` +
-    (trims.length ? `; trimmed ${fmtRatio(trims).replace('pairs', 'runs')}` : '') +
+    (gcs.length ? `; after a full GC ${fmtRatio(gcs).replace('pairs', 'runs')}` : '') +
+    (trims.length ? `; then trimmed ${fmtRatio(trims).replace('pairs', 'runs')}` : '') +
     `; metric series left after unload: ${rs.map((r) => r.seriesAfterUnload).join(', ')} (target 0)`);
 }
 if (a.json) writeFileSync(a.json, JSON.stringify({ date: new Date().toISOString(), cpus: a.cpus, mb: bytes.length / 1e6, results }, null, 2));
