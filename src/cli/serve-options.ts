@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { MODEL_CONTROL_MODES, type ModelControlMode } from '../server/model-lifecycle.js';
+import { isPlainName } from '../server/names.js';
 import type { RequestLimits } from '../core/index.js';
 import { BATCHING_POLICIES, type BatchingPolicyName } from '../scheduler/create-scheduler.js';
 import { CacheConfigError, type TierSpec, parseCacheConfig } from '../cache/cache-config.js';
@@ -35,6 +38,14 @@ export interface ServeOptions {
   readonly allowOrtTelemetry: boolean;
   /** Response cache tiers (--cache-config), in lookup order; empty = no cache. */
   readonly cache: readonly TierSpec[];
+  /** tritonserver's --model-control-mode (docs/lifecycle.md). */
+  readonly modelControlMode: ModelControlMode;
+  /** Explicit mode: --load-model names (`*` = all). */
+  readonly startupModels: readonly string[];
+  /** Poll mode: --repository-poll-secs. */
+  readonly pollSecs: number;
+  /** The control token read from --control-token-file (load/unload need it), if given. */
+  readonly controlToken: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -79,6 +90,14 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   local,size=256MiB | lmdb,path=DIR,size=2GiB |
                                   redis,host=H,port=P[,user=U,password=…,db=N,timeout=MS,ttl=S]; models opt in with
                                   response_cache { enable: true } (see docs/cache.md)
+  --model-control-mode M          none | poll | explicit (default none: every model loads at start, load/unload
+                                  requests are refused; explicit: only --load-model models load at start and the
+                                  repository API loads and unloads; poll: the repositories are rescanned and
+                                  changes loaded); see docs/lifecycle.md
+  --load-model NAME               explicit mode: a model to load at start (repeatable; '*' = every model)
+  --repository-poll-secs N        poll mode: seconds between rescans (default 15)
+  --control-token-file FILE       load/unload need 'Authorization: Bearer <token>' with the token in FILE (first
+                                  line; compared in constant time)
   -h, --help                      this help
 `;
 
@@ -104,6 +123,19 @@ function cacheTiers(flags: readonly string[]): TierSpec[] {
     if (err instanceof CacheConfigError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** The token: the file's first line, trimmed; a file that cannot be read or holds no token is a usage error. */
+function readToken(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--control-token-file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/, 1)[0].trim();
+  if (token === '' || /\s/.test(token)) throw new UsageError(`--control-token-file ${file}: the first line must hold the token (no spaces)`);
+  return token;
 }
 
 /** Parses `serve` arguments (tritonserver's flag names); unknown flags and bad values throw UsageError. */
@@ -143,6 +175,10 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'exit-timeout-secs': { type: 'string' },
         'allow-ort-telemetry': { type: 'string' },
         'cache-config': { type: 'string', multiple: true },
+        'model-control-mode': { type: 'string' },
+        'load-model': { type: 'string', multiple: true },
+        'repository-poll-secs': { type: 'string' },
+        'control-token-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -171,6 +207,15 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
   if (policy !== undefined && !BATCHING_POLICIES.includes(policy as BatchingPolicyName)) {
     throw new UsageError(`--batching-policy is one of ${BATCHING_POLICIES.join(', ')}, got '${policy}'`);
   }
+  const mode = (values['model-control-mode'] ?? 'none') as ModelControlMode;
+  if (!MODEL_CONTROL_MODES.includes(mode)) throw new UsageError(`--model-control-mode is one of ${MODEL_CONTROL_MODES.join(', ')}, got '${mode}'`);
+  const startupModels = values['load-model'] ?? [];
+  if (startupModels.length > 0 && mode !== 'explicit') throw new UsageError('--load-model needs --model-control-mode explicit (the other modes load every model)');
+  for (const n of startupModels) if (n !== '*' && !isPlainName(n)) throw new UsageError(`--load-model: '${n}' is not a plain model name`);
+  const pollSecs = int('repository-poll-secs', values['repository-poll-secs'], 1, 86_400);
+  if (pollSecs !== undefined && mode !== 'poll') throw new UsageError('--repository-poll-secs needs --model-control-mode poll');
+  const tokenFile = values['control-token-file'];
+  if (tokenFile !== undefined && mode !== 'explicit') throw new UsageError('--control-token-file protects load/unload, which only --model-control-mode explicit serves');
   const httpAddress = values['http-address'] ?? '0.0.0.0';
   return Object.freeze({
     modelRepositories: Object.freeze([...repos]),
@@ -194,5 +239,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 0, 86_400) ?? 30,
     allowOrtTelemetry: bool('allow-ort-telemetry', values['allow-ort-telemetry']),
     cache: Object.freeze(cacheTiers(values['cache-config'] ?? [])),
+    modelControlMode: mode,
+    startupModels: Object.freeze([...startupModels]),
+    pollSecs: pollSecs ?? 15,
+    controlToken: tokenFile === undefined ? undefined : readToken(tokenFile),
   });
 }

@@ -67,6 +67,25 @@ export interface ExecutionAccelerator {
   parameters: Record<string, string>;
 }
 
+/** Where one warm-up input's values come from (Triton's ModelWarmup.Input oneof). */
+export type WarmupInputSource =
+  | { zero_data: true }
+  | { random_data: true }
+  /** A file under `<model>/warmup/`: one sample's elements, row-major (BYTES: 4-byte little-endian length + bytes). */
+  | { input_data_file: string };
+
+export type WarmupInput = { data_type: ConfigDataType; dims: number[] } & WarmupInputSource;
+
+/** Triton's model_warmup entry: a request every instance runs `count` times (at least once) before READY. */
+export interface ModelWarmup {
+  name: string;
+  /** Rows of the request (its batch dimension) for a batching model; 1 for a model that does not batch. */
+  batch_size: number;
+  /** By input name. */
+  inputs: Record<string, WarmupInput>;
+  count: number;
+}
+
 export interface ModelConfig {
   name: string;
   /** 'onnxruntime_onnx' | 'ensemble' | '' */
@@ -86,6 +105,8 @@ export interface ModelConfig {
   ensemble_scheduling?: { step: EnsembleStep[] };
   /** Triton's response_cache: answers of this model may be cached (when the server has a cache, --cache-config). */
   response_cache?: { enable: boolean };
+  /** Requests each instance runs before the version is READY; empty = the server's automatic warm-up. */
+  model_warmup?: ModelWarmup[];
   optimization?: {
     graph?: { level: number };
     execution_accelerators?: {

@@ -5,7 +5,7 @@
  */
 import type {
   DynamicBatchingConfig, EnsembleStep, ExecutionAccelerator, InstanceGroupConfig, InstanceKind, ModelConfig,
-  QueuePolicy, TensorConfig, TimeoutAction, VersionPolicy,
+  ModelWarmup, QueuePolicy, TensorConfig, TimeoutAction, VersionPolicy, WarmupInput,
 } from '../core/index.js';
 import { ConfigError } from './config-error.js';
 import {
@@ -69,6 +69,7 @@ function mapConfig(d: Decoded, file: string, lines: SourceLines): ModelConfig {
     parameters: mapParameters(d),
     default_model_filename: str(d, 'default_model_filename', defaultModelFilename(backend)),
   };
+  if (d.model_warmup !== undefined) config.model_warmup = msgs(d, 'model_warmup').map((w) => mapWarmup(w, lines));
   const db = msg(d, 'dynamic_batching');
   if (db) {
     config.dynamic_batching = mapDynamicBatching(db);
@@ -181,6 +182,22 @@ function mapStep(s: Decoded, lines: SourceLines): EnsembleStep {
     output_map: strMap(s, 'output_map'),
   };
   lines.copy(s, out);
+  return out;
+}
+
+function mapWarmup(w: Decoded, lines: SourceLines): ModelWarmup {
+  const inputs: Record<string, WarmupInput> = {};
+  for (const [name, i] of Object.entries((w.inputs as Record<string, Decoded> | undefined) ?? {})) {
+    const base = { data_type: str(i, 'data_type', 'TYPE_INVALID'), dims: nums(i, 'dims') };
+    // The schema's oneof lets at most one through; none is refused when the warm-up is compiled (warm-up.ts).
+    if (i.input_data_file !== undefined) inputs[name] = { ...base, input_data_file: str(i, 'input_data_file') };
+    else if (bool(i, 'random_data')) inputs[name] = { ...base, random_data: true };
+    else if (bool(i, 'zero_data')) inputs[name] = { ...base, zero_data: true };
+    else inputs[name] = base as WarmupInput;
+    lines.copy(i, inputs[name]);
+  }
+  const out: ModelWarmup = { name: str(w, 'name'), batch_size: num(w, 'batch_size'), inputs, count: num(w, 'count') };
+  lines.copy(w, out);
   return out;
 }
 

@@ -123,6 +123,28 @@ const optimization: MessageSchema = {
   ],
 };
 
+const warmupInput: MessageSchema = {
+  name: 'ModelWarmup.Input',
+  fields: {
+    data_type: { kind: { enum: DATA_TYPE_ENUM } },
+    dims: { kind: 'int', repeated: true },
+    zero_data: { kind: 'bool' },
+    random_data: { kind: 'bool' },
+    input_data_file: { kind: 'string' },
+  },
+  oneofs: [['zero_data', 'random_data', 'input_data_file']],
+};
+
+const modelWarmup: MessageSchema = {
+  name: 'ModelWarmup',
+  fields: {
+    name: { kind: 'string' },
+    batch_size: { kind: 'uint' },
+    inputs: { kind: { map: { key: 'string', value: { message: warmupInput } } } },
+    count: { kind: 'uint' },
+  },
+};
+
 export const MODEL_CONFIG_SCHEMA: MessageSchema = {
   name: 'ModelConfig',
   fields: {
@@ -142,9 +164,10 @@ export const MODEL_CONFIG_SCHEMA: MessageSchema = {
     default_model_filename: { kind: 'string' },
     parameters: { kind: { map: { key: 'string', value: { message: { name: 'ModelParameter', fields: { string_value: { kind: 'string' } } } } } } },
     response_cache: { kind: { message: { name: 'ModelResponseCache', fields: { enable: { kind: 'bool' } } } } },
+    model_warmup: { kind: { message: modelWarmup }, repeated: true },
   },
   unimplemented: [
     'runtime', 'batch_input', 'batch_output', 'sequence_batching', 'cc_model_filenames', 'metric_tags',
-    'model_warmup', 'model_operations', 'model_transaction_policy', 'model_repository_agents',
+    'model_operations', 'model_transaction_policy', 'model_repository_agents',
   ],
 };

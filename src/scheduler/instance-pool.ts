@@ -2,6 +2,7 @@ import type { InferenceRequest, Tensor } from '../core/index.js';
 import { type ExecuteResult, type ModelInstance, InstanceDiedError } from '../backends/backend.js';
 import { BatchBufferPool, concatInputs } from './batch-assembly.js';
 import type { Counter } from './scheduler-metrics.js';
+import type { WarmupSample } from './warm-up.js';
 
 /** One instance and the buffers its batches' inputs are concatenated into (reused: it runs one batch at a time). */
 export interface InstanceSlot {
@@ -106,15 +107,44 @@ export class InstancePool {
     observe: (rows: number, computeUs: number) => void,
   ): Promise<void> {
     if (sizes.length === 0) return;
-    // One model warms up at a time in this process: models load concurrently, and timings taken while another
-    // model's warm-up shares the cores would teach the policy a wrong curve (seen in the first load sweep).
+    await this.onEveryInstance((instance) => this.warmUpOne(instance, sizes, make, outputNames, observe));
+  }
+
+  /**
+   * Runs the config's warm-up samples (model_warmup) on every instance, each `count` times, before live traffic; the
+   * first failure rejects with the sample's and the instance's names (the version then fails to load). Runs after
+   * the first of a sample are reported to `observe`.
+   */
+  async runSamples(samples: readonly WarmupSample[], outputNames: readonly string[], observe: (rows: number, computeUs: number) => void): Promise<void> {
+    if (samples.length === 0) return;
+    await this.onEveryInstance(async (instance) => {
+      for (const s of samples) {
+        for (let i = 0; i < s.count; i++) {
+          const t0 = this.clock();
+          try {
+            await instance.execute(s.inputs, outputNames);
+          } catch (err) {
+            throw new Error(`warm-up sample '${s.name}' failed on instance '${instance.name}': ${(err as Error).message}`, { cause: err });
+          }
+          if (i > 0) observe(s.rows, this.clock() - t0);
+        }
+      }
+    });
+  }
+
+  /**
+   * Holds every idle instance while `work` runs on each. One model warms up at a time in this process: models load
+   * concurrently, and timings taken while another model's warm-up shares the cores would teach the policy a wrong
+   * curve (seen in the first load sweep).
+   */
+  private async onEveryInstance(work: (instance: ModelInstance) => Promise<void>): Promise<void> {
     const previous = warmUpChain;
     let release!: () => void;
     warmUpChain = new Promise<void>((r) => { release = r; });
     await previous;
     const slots = this.idle.splice(0);
     try {
-      await Promise.all(slots.map((slot) => this.warmUpOne(slot.instance, sizes, make, outputNames, observe)));
+      await Promise.all(slots.map((slot) => work(slot.instance)));
     } finally {
       this.idle.push(...slots);
       release();

@@ -28,7 +28,7 @@ before(async () => {
   writeModel(repo.dir, 'mlp', MLP.bytes);
   writeModel(repo.dir, 'batched', MLP.bytes, { config: CONFIG });
   writeModel(repo.dir, 'broken', Uint8Array.from([1, 2, 3]));
-  srv = await startGrpcServer({ modelRepositories: [repo.dir] });
+  srv = await startGrpcServer({ modelRepositories: [repo.dir], modelControlMode: 'explicit', startupModels: ['*'] });
   c = grpcClient(srv.target);
   health = grpcClient(srv.target, 'grpc.health.v1.Health');
 });

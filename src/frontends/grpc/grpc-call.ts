@@ -92,6 +92,8 @@ export class GrpcCall {
   messages = 0;
   /** The handler's own state for this call (streaming calls keep their reply queue here). */
   state: unknown;
+  /** The call's `authorization` metadata (the repository RPCs check the control token). */
+  readonly authorization: string | undefined;
 
   private responded = false;
   private done = false;
@@ -112,6 +114,8 @@ export class GrpcCall {
     private readonly handler: CallHandler) {
     this.receivedUs = performance.now() * 1000;
     this.encoding = String(headers['grpc-encoding'] ?? 'identity');
+    const auth = headers.authorization;
+    this.authorization = typeof auth === 'string' ? auth : undefined;
     const timeout = headers['grpc-timeout'];
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(String(timeout));
