@@ -12,6 +12,7 @@
  *   no-cpu-arena      parameters { key: "enable_cpu_mem_arena" value { string_value: "false" } }
  *   arena-max-2       MALLOC_ARENA_MAX=2 in the server's environment (glibc: at most 2 malloc arenas)
  *   mmap-threshold    MALLOC_MMAP_THRESHOLD_=131072 (glibc: every block ≥ 128 KiB its own mapping, unmapped on free)
+ *   jemalloc          LD_PRELOAD of Debian's libjemalloc2 with a background thread returning freed pages after 1 s
  * With --gc, after the unload the server is sent SIGUSR2, on which it writes a V8 heap snapshot (node
  * --heapsnapshot-signal, into a temporary --diagnostic-dir): a snapshot starts with a full garbage collection, so
  * what that gives back was only waiting for V8 to collect it (e.g. a Buffer of the model file read on the main thread).
@@ -26,7 +27,7 @@
  *   node --import tsx bench/unload-rss.ts [--cpus 0:1] [--runs 3] [--variants default,no-cpu-arena,arena-max-2]
  *     [--mb 200] [--cycles 1] [--trim] [--from src|dist] [--json FILE]
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,9 +55,12 @@ const VARIANTS: Record<string, { env?: Record<string, string>; params?: string }
   'no-cpu-arena': { params: 'parameters { key: "enable_cpu_mem_arena" value { string_value: "false" } }' },
   'arena-max-2': { env: { MALLOC_ARENA_MAX: '2' } },
   'mmap-threshold': { env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
+  // jemalloc instead of glibc's malloc (Debian libjemalloc2), purging freed pages from a background thread after 1 s.
+  jemalloc: { env: { LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', MALLOC_CONF: 'background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0' } },
 };
 const variants = a.variants!.split(',');
 for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant '${v}' (known: ${Object.keys(VARIANTS).join(', ')})`);
+if (variants.includes('jemalloc') && !existsSync(VARIANTS.jemalloc.env!.LD_PRELOAD)) throw new Error('variant jemalloc needs Debian\'s libjemalloc2: apt-get install libjemalloc2');
 
 requireCommands({ taskset: 'util-linux' });
 if (a.trim) requireCommands({ gdb: 'gdb' });
