@@ -17,11 +17,16 @@
  * 1 s after it returned: building, warming and swapping in the new copy, draining and unloading the old one) ÷ p99
  * of those completed in the 2 s before it (target ≤ 2).
  *
+ * --load-nice N emulates a server that builds the new copy at a lower priority than the serving one: while the load
+ * request runs, this process renices every thread the server starts to N (polling /proc every 2 ms, again whenever
+ * a thread set its own priority), and sets them to the server's compute nice (10) once the load returned.
+ *
  *   node --import tsx bench/reload-under-load.ts [--cpus 0:1] [--runs 3] [--only version,config,control]
- *     [--duration-s 10] [--switch-s 3] [--concurrency 32] [--dims 256,1024,64] [--from src|dist] [--json FILE]
+ *     [--duration-s 10] [--switch-s 3] [--concurrency 32] [--dims 256,1024,64] [--from src|dist] [--load-nice N]
+ *     [--json FILE]
  */
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -42,12 +47,16 @@ const { values: a } = parseArgs({ options: {
   only: { type: 'string', default: 'control,version,config' }, 'duration-s': { type: 'string', default: '10' },
   'switch-s': { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' },
   dims: { type: 'string', default: '256,1024,64' }, from: { type: 'string', default: 'src' }, json: { type: 'string' },
+  'load-nice': { type: 'string' },
 } });
 const [SERVER_CPUS, CLIENT_CPUS] = a.cpus!.split(':');
 const RUNS = Number(a.runs), DURATION_MS = Number(a['duration-s']) * 1000, SWITCH_MS = Number(a['switch-s']) * 1000;
 const CONCURRENCY = Number(a.concurrency);
 const [IN, HID, OUT] = a.dims!.split(',').map(Number);
 const BEFORE_MS = 2000;
+const LOAD_NICE = a['load-nice'] === undefined ? undefined : Number(a['load-nice']);
+/** The server's default compute nice (DEFAULT_COMPUTE_NICE): what --load-nice hands the new threads back to. */
+const COMPUTE_NICE = 10;
 /** The switch window runs on this long after the load request returned (the old copy's last answers, its unload). */
 const AFTER_RETURN_MS = 1000;
 const SETS = 64;
@@ -148,6 +157,28 @@ function coresByKind(pid: number, a: CpuSnapshot, b: CpuSnapshot, wallSec: numbe
     `started ${(k.started / wallSec).toFixed(2)}, ended ${(k.ended / wallSec).toFixed(2)}`;
 }
 
+/** Keeps every thread of `pid` not in `known` at `nice` until stopped; then sets them to COMPUTE_NICE. */
+function holdNewThreadsAt(pid: number, known: ReadonlySet<number>, nice: number): () => number {
+  const held = new Set<number>();
+  const poll = () => {
+    for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+      if (known.has(tid)) continue;
+      try {
+        if (Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16]) !== nice) setPriority(tid, nice);
+        held.add(tid);
+      } catch { /* ended meanwhile */ }
+    }
+  };
+  poll();
+  const timer = setInterval(poll, 2);
+  return () => {
+    clearInterval(timer);
+    poll();
+    for (const tid of held) try { setPriority(tid, COMPUTE_NICE); } catch { /* ended */ }
+    return held.size;
+  };
+}
+
 interface RunResult {
   readonly scenario: Scenario;
   readonly failed: number;
@@ -208,9 +239,12 @@ async function run(scenario: Scenario, expected: Map<string, Float32Array[]>, bo
     const trigger = performance.now() - t0;
     let loadStatus = 0;
     if (scenario !== 'control') {
+      const release = LOAD_NICE === undefined ? undefined : holdNewThreadsAt(pid, new Set(c1.threads.keys()), LOAD_NICE);
       const r = await fetch(`${server.url}/v2/repository/models/mlp/load`, { method: 'POST', body: '' });
+      const held = release?.();
       loadStatus = r.status;
       if (r.status !== 200) console.log(`  load answered ${r.status}: ${await r.text()}`);
+      if (held !== undefined) console.log(`    --load-nice: ${held} new threads held at nice ${LOAD_NICE} during the load`);
     }
     const c2 = cpuSnapshot(pid);
     const returned = performance.now() - t0;
@@ -265,7 +299,8 @@ bodiesFor('http://127.0.0.1:1');
 const expected = new Map([['1', await expectedOutputs(s1, inputs, IN)], ['2', await expectedOutputs(s2, inputs, IN)]]);
 console.log(`reload-under-load: server CPU ${SERVER_CPUS}, client CPU ${CLIENT_CPUS}; MLP ${IN}→${HID}→${OUT}, binary 1-row requests, ` +
   `closed loop c=${CONCURRENCY}, ${DURATION_MS / 1000} s per run, reload at ${SWITCH_MS / 1000} s; autoglm serve from ${a.from}` +
-  `${hasExplicitControl() ? ' --model-control-mode explicit --load-model mlp' : ' (no --model-control-mode: load/unload open)'}`);
+  `${hasExplicitControl() ? ' --model-control-mode explicit --load-model mlp' : ' (no --model-control-mode: load/unload open)'}` +
+  (LOAD_NICE === undefined ? '' : `; threads started during a load held at nice ${LOAD_NICE} until it returned`));
 
 const results: RunResult[] = [];
 for (let i = 0; i < RUNS; i++) {
