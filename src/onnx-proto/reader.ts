@@ -59,7 +59,8 @@ function readTensorName(bytes: Uint8Array): string {
   return '';
 }
 
-function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
+/** One ValueInfoProto (a graph input or output). */
+export function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
   let name = '';
   let elemType = 0;
   let dims: (number | string | null)[] | undefined;
