@@ -1,2 +1,3 @@
 export * from './reader.js';
 export * from './writer.js';
+export * from './graph-edit.js';
