@@ -220,11 +220,12 @@ export const MODEL_CONFIG_SCHEMA: MessageSchema = {
     default_model_filename: { kind: 'string' },
     parameters: { kind: { map: { key: 'string', value: { message: { name: 'ModelParameter', fields: { string_value: { kind: 'string' } } } } } } },
     response_cache: { kind: { message: { name: 'ModelResponseCache', fields: { enable: { kind: 'bool' } } } } },
+    model_transaction_policy: { kind: { message: { name: 'ModelTransactionPolicy', fields: { decoupled: { kind: 'bool' } } } } },
   },
   // Triton's scheduling_choice.
   oneofs: [['dynamic_batching', 'sequence_batching', 'ensemble_scheduling']],
   unimplemented: [
     'runtime', 'batch_input', 'batch_output', 'cc_model_filenames', 'metric_tags',
-    'model_warmup', 'model_operations', 'model_transaction_policy', 'model_repository_agents',
+    'model_warmup', 'model_operations', 'model_repository_agents',
   ],
 };
