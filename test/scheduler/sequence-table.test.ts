@@ -48,6 +48,10 @@ test('random operations keep slot affinity, one request per sequence per batch, 
           assert.equal(s.running, false);
           live.delete(s.id as number);
         }
+        for (const id of live.keys()) {
+          const s = t.get(`n${id}`)!;
+          assert.ok(s.queue.length > 0 || s.running || s.lastUs + 500_000 > now, `sequence ${id} idle since ${s.lastUs} should have expired at ${now}`);
+        }
       } else if (o.kind === 'send') {
         const known = t.get(`n${o.id}`);
         const start = !known || (known.queue.length === 0 && !known.running && !known.ending);

@@ -61,6 +61,8 @@ export class SequenceTable<E extends SequenceEntry, S> {
   private readonly backlog = new RingBuffer<Sequence<E, S>>();
   private readonly expired = new Set<string>();
   private queued = 0;
+  /** No sequence can expire before this (µs): a lower bound kept by admit/finished, so most calls skip the scan. */
+  private nextExpiryUs = Infinity;
 
   constructor(private readonly o: SequenceTableOptions, private readonly initialState: () => S) {
     this.slots = Array.from({ length: o.instances }, () => new Array(o.slotsPerInstance).fill(undefined));
@@ -115,6 +117,7 @@ export class SequenceTable<E extends SequenceEntry, S> {
     if (f.end) s.ending = true;
     s.queue.push(e);
     s.lastUs = now;
+    this.noteIdleFrom(now);
     this.queued++;
     return s;
   }
@@ -173,6 +176,7 @@ export class SequenceTable<E extends SequenceEntry, S> {
    * `out`. Returns when the next one would expire (Infinity: none live).
    */
   expire(now: number, out: Array<Sequence<E, S>>): number {
+    if (now < this.nextExpiryUs) return this.nextExpiryUs;
     let next = Infinity;
     for (const s of this.sequences.values()) {
       if (s.queue.length > 0 || s.running) continue;
@@ -187,7 +191,14 @@ export class SequenceTable<E extends SequenceEntry, S> {
       this.release(s);
       this.remember(s.key);
     }
+    this.nextExpiryUs = next;
     return next;
+  }
+
+  /** A sequence was active at `us`: it cannot expire before us + max idle. */
+  private noteIdleFrom(us: number): void {
+    const at = us + this.o.maxIdleUs;
+    if (at < this.nextExpiryUs) this.nextExpiryUs = at;
   }
 
   private remember(key: string): void {
@@ -246,6 +257,7 @@ export class SequenceTable<E extends SequenceEntry, S> {
       const s = batch[k];
       s.running = false;
       s.lastUs = now;
+      this.noteIdleFrom(now);
       if (entries[k].flags.end && s.queue.length === 0) this.release(s);
     }
   }
