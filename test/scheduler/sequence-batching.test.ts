@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { InferenceServer } from '../../src/server/inference-server.js';
-import { type InferenceRequest, type InferenceResponse, type Parameters, InferenceError } from '../../src/core/index.js';
+import { type InferenceRequest, type InferenceResponse, type Parameters, CancelSource, InferenceError } from '../../src/core/index.js';
 import { writeModel } from '../fixtures/models.js';
 import { accumulatorConfig, accumulatorModel } from '../fixtures/sequence-models.js';
 import { tempRepo, postJson } from '../http/helpers.js';
@@ -171,4 +171,22 @@ test('sequence parameters over HTTP (JSON parameters) and gRPC (typed InferParam
     client.close();
     await running.close();
   }
+});
+
+test('a queued sequence request whose client goes away is answered CANCELLED but still runs, so the state stays whole', async () => {
+  const first = server.infer(req('acc_small', 50, 1, { start: true }));
+  const gone = new CancelSource();
+  const cancelled = server.infer({ ...req('acc_small', 50, 2), signal: gone });
+  gone.abort();
+  const err = await cancelled.then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof InferenceError && err.code === 'CANCELLED', String(err));
+  assert.equal(row(await first).sum, 1);
+  assert.equal(row(await server.infer(req('acc_small', 50, 4, { end: true }))).sum, 7, 'the cancelled request (2) ran in its turn');
+  // Gone before it was sent: it never joins the sequence.
+  const before = new CancelSource();
+  before.abort();
+  await server.infer(req('acc_small', 51, 1, { start: true }));
+  const never = await server.infer({ ...req('acc_small', 51, 100), signal: before }).then(() => undefined, (e: unknown) => e);
+  assert.ok(never instanceof InferenceError && never.code === 'CANCELLED');
+  assert.equal(row(await server.infer(req('acc_small', 51, 1, { end: true }))).sum, 2);
 });

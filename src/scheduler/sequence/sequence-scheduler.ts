@@ -109,6 +109,8 @@ export class SequenceScheduler implements Scheduler {
     const promise = new Promise<InferenceResponse>((resolve, reject) => {
       try {
         if (this.draining) throw new InferenceError('UNAVAILABLE', `model '${this.model.model}' is unloading`);
+        // Gone before it joined its sequence: the sequence goes on without it.
+        if (request.signal?.aborted) throw new InferenceError('CANCELLED', 'client disconnected before the request ran');
         const flags = sequenceFlagsOf(request);
         if (typeof flags.id === 'string' && this.numericCorrId) {
           throw invalidArgument(`model '${this.model.model}' takes numeric sequence ids (its CORRID input is ${this.numericCorrId}); got the string ${JSON.stringify(flags.id)}`);
