@@ -156,7 +156,7 @@ test('an unknown field is an error naming the line, the field and its message', 
 test('a Triton field this server does not implement is a warning with its line, and the rest still loads', () => {
   const text = [
     'name: "m"',
-    'sequence_batching { max_sequence_idle_microseconds: 5000 }',
+    'sequence_batching { iterative_sequence: true }',
     'runtime: "libtorch.so"',
     'metric_tags { }',
     'input { name: "x" data_type: TYPE_FP32 dims: [1] is_shape_tensor: false format: FORMAT_NCHW }',
@@ -166,7 +166,7 @@ test('a Triton field this server does not implement is a warning with its line, 
   ].join('\n');
   const { config, warnings } = configFromPbtxt(text, FILE);
   assert.deepEqual(warnings, [
-    'm/config.pbtxt:2: field sequence_batching in ModelConfig is not implemented by this server; ignored',
+    'm/config.pbtxt:2: field iterative_sequence in ModelSequenceBatching is not implemented by this server; ignored',
     'm/config.pbtxt:3: field runtime in ModelConfig is not implemented by this server; ignored',
     'm/config.pbtxt:4: field metric_tags in ModelConfig is not implemented by this server; ignored',
     'm/config.pbtxt:5: field is_shape_tensor in ModelInput is not implemented by this server; ignored',
