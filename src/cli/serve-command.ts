@@ -5,6 +5,8 @@ import { GrpcFrontend } from '../frontends/grpc/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
 import { createLogger } from './logger.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { LiveFeed } from '../metrics/live-feed.js';
+import { connectHost, dashboardRoutes, READ_ONLY } from '../dashboard/index.js';
 import { LogSink, sharedDropCounter } from '../core/log-sink.js';
 import { untilShutdown } from './shutdown.js';
 
@@ -74,17 +76,30 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     log.info({ address: grpc.address, port: grpc.port, url: `grpc://${host}:${grpc.port}` }, 'gRPC server listening');
   }
   let metrics: MetricsServer | undefined;
+  let feed: LiveFeed | undefined;
   if (opts.allowMetrics) {
     try {
       const dropped = server.metrics.registry.counter('autoglm_log_lines_dropped',
         'Log lines dropped because stdout failed (its reader gone, a full disk, a reader too slow)').labels();
+      if (opts.allowDashboard) feed = new LiveFeed({ registry: server.metrics.registry, models: () => server.repositoryIndex() });
+      const meta = server.serverMetadata();
       metrics = await startMetricsServer(() => {
         dropped.value = sink.dropped;
         return server.metrics.render();
-      }, { port: opts.metricsPort, address: opts.metricsAddress });
-      log.info({ address: opts.metricsAddress, port: metrics.port }, 'metrics server listening');
+      }, {
+        port: opts.metricsPort, address: opts.metricsAddress,
+        routes: feed && dashboardRoutes({
+          feed, server: { name: meta.name, version: meta.version },
+          // Model control (load/unload buttons): connect the server's control mode here when it has one.
+          control: () => READ_ONLY,
+          v2: { host: connectHost(http.address), port: http.port },
+        }),
+      });
+      log.info({ address: opts.metricsAddress, port: metrics.port, dashboard: feed !== undefined }, 'metrics server listening');
     } catch (err) {
       // Inference keeps serving without metrics (e.g. port 8002 taken by another server on this machine).
+      feed?.stop();
+      feed = undefined;
       log.error({ err, port: opts.metricsPort }, 'cannot listen for metrics: serving without /metrics');
     }
   }
@@ -95,6 +110,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     exitTimeoutMs: opts.exitTimeoutSecs * 1000,
     log,
     stop: async () => {
+      feed?.stop();
       await Promise.all([http.close(), grpc?.close(), metrics?.close()]);
       await server.close();
     },
