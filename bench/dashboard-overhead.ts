@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { pinServersTo, requireCommands, spawnAutoglmServe } from './baselines/processes.js';
 import { wrk, wrkScript } from './baselines/wrk.js';
-import { fmtRatio, sleep } from './batching-common.js';
+import { median, sleep } from './batching-common.js';
 
 const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, pairs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' },
@@ -76,7 +76,8 @@ try {
     console.log(`pair ${p + 1}: no browser ${none.rps.toFixed(0)} req/s (p99 ${(none.p99Us / 1000).toFixed(1)} ms) · ${BROWSERS} browsers ${watched.rps.toFixed(0)} req/s`
       + ` (p99 ${(watched.p99Us / 1000).toFixed(1)} ms, ${watched.pollRate.toFixed(1)} api/live requests/s) · ratio ${(watched.rps / none.rps).toFixed(3)}`);
   }
-  console.log(`\nthroughput with ${BROWSERS} browsers on the dashboard ÷ none: ${fmtRatio(ratios)} (target ≥ 0.98)`);
+  const f = (x: number) => x.toFixed(3);
+  console.log(`\nthroughput with ${BROWSERS} browsers on the dashboard ÷ none: ${f(median(ratios))}× (${f(Math.min(...ratios))}–${f(Math.max(...ratios))}, ${ratios.length} pairs; target ≥ 0.98)`);
 } finally {
   await browser?.close();
   await server.close();
