@@ -188,6 +188,7 @@ export class LiveFeed {
     const ok = now.success - (old?.success ?? now.success);
     const latency = latencyH && now.latency && old?.latency ? histogramDelta(now.latency, old.latency) : undefined;
     const batch = batchH && now.batch && old?.batch ? histogramDelta(now.batch, old.batch) : undefined;
+    const split = ok > 0 && now.computeUs > old!.computeUs;
     const batches: { le: number; count: number }[] = [];
     if (batchH && batch) batchH.bounds.forEach((le, i) => { if (batch.counts[i] > 0) batches.push({ le, count: batch.counts[i] }); });
 
@@ -201,8 +202,9 @@ export class LiveFeed {
       failPerSec: old ? (failed - old.failed) / secs : 0,
       p50Us: latencyH && latency ? round(histogramQuantile(latencyH.bounds, latency, 0.5)) : null,
       p99Us: latencyH && latency ? round(histogramQuantile(latencyH.bounds, latency, 0.99)) : null,
-      queueUs: ok > 0 ? round((now.queueUs - old!.queueUs) / ok) : null,
-      computeUs: ok > 0 ? round((now.computeUs - old!.computeUs) / ok) : null,
+      // No compute recorded (a pipeline: its steps record theirs): no split to show.
+      queueUs: split ? round((now.queueUs - old!.queueUs) / ok) : null,
+      computeUs: split ? round((now.computeUs - old!.computeUs) / ok) : null,
       batches,
       meanBatch: batch && batch.count > 0 ? batch.sum / batch.count : null,
       queueDepth: pending ? valueOf(pending) : 0,

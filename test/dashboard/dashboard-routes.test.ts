@@ -146,10 +146,10 @@ test('with control enabled the page offers Load and Unload (and a token field), 
   await page.goto(`${base}/`);
   await page.getByLabel('Control token').fill('token-1');
   const state = page.locator('#models tr[data-model="mlp"] .c-state');
-  await page.getByRole('button', { name: 'Unload model mlp' }).click();
+  await page.getByRole('button', { name: 'Unload model mlp', exact: true }).click();
   await page.waitForFunction(() => !document.querySelector('#models tr[data-model="mlp"] .c-state')!.classList.contains('READY'), undefined, { timeout: 10_000 });
   assert.equal(server.isModelReady('mlp'), false);
-  await page.getByRole('button', { name: 'Load model mlp' }).click();
+  await page.getByRole('button', { name: 'Load model mlp', exact: true }).click();
   await page.waitForFunction(() => document.querySelector('#models tr[data-model="mlp"] .c-state')!.classList.contains('READY'), undefined, { timeout: 20_000 });
   assert.equal(server.isModelReady('mlp'), true);
   assert.match(await state.textContent() ?? '', /READY/);

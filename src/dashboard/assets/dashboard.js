@@ -12,6 +12,8 @@ function el(tag, attrs = {}, ...kids) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'text') e.textContent = v;
     else if (k === 'class') e.setAttribute('class', v);
+    // Through the CSSOM: the page's Content-Security-Policy blocks style attributes.
+    else if (k === 'style') for (const [p, x] of Object.entries(v)) e.style.setProperty(p, x);
     else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? '' : String(v));
   }
@@ -121,7 +123,7 @@ function fillRow(tr, m) {
     const q = (100 * m.queueUs) / total;
     split.replaceChildren(
       el('span', { class: 'split', role: 'img', 'aria-label': `queue ${q.toFixed(0)} %, compute ${(100 - q).toFixed(0)} %` },
-        el('span', { class: 'q', style: `width:${q}%` }), el('span', { class: 'c', style: `width:${100 - q}%` })),
+        el('span', { class: 'q', style: { width: `${q}%` } }), el('span', { class: 'c', style: { width: `${100 - q}%` } })),
       `${ms(m.queueUs)} / ${ms(m.computeUs)} ms`);
   } else split.textContent = '–';
   const batches = cell('batches');
@@ -129,7 +131,7 @@ function fillRow(tr, m) {
     const peak = Math.max(...m.batches.map((b) => b.count));
     const label = m.batches.map((b) => `≤${b.le}: ${b.count}`).join(', ');
     batches.replaceChildren(el('span', { class: 'bars', role: 'img', 'aria-label': `batch sizes ${label}`, title: label },
-      ...m.batches.map((b) => el('span', { style: `height:${Math.max(4, (100 * b.count) / peak)}%` }))),
+      ...m.batches.map((b) => el('span', { style: { height: `${Math.max(4, (100 * b.count) / peak)}%` } }))),
     ` mean ${m.meanBatch.toFixed(1)}`);
   } else batches.textContent = '–';
   cell('queued').textContent = String(m.queueDepth);
@@ -179,7 +181,7 @@ function renderCharts() {
   const keys = [...active].sort();
   drawChart($('chart-rps'), ticks, keys, (v) => v[0], rate);
   drawChart($('chart-p99'), ticks, keys, (v) => (v[1] === null ? null : v[1] / 1000), (x) => x.toFixed(x >= 10 ? 0 : 1));
-  $('legend').replaceChildren(...(keys.length ? keys.map((k) => el('li', { style: `--c:${colorOf(k)}`, text: k })) : [el('li', { text: 'No requests served in the last minutes' })]));
+  $('legend').replaceChildren(...(keys.length ? keys.map((k) => el('li', { style: { '--c': colorOf(k) }, text: k })) : [el('li', { text: 'No requests served in the last minutes' })]));
 }
 
 function drawChart(svg, ticks, keys, pick, fmt) {
@@ -192,10 +194,14 @@ function drawChart(svg, ticks, keys, pick, fmt) {
     const y = top + (H - top - bottom) * (1 - f);
     kids.push(el('svg:line', { class: 'grid', x1: 0, x2: W, y1: y, y2: y }), el('svg:text', { x: 2, y: y - 2, text: fmt(ceil * f) }));
   }
-  const t0 = ticks.length ? ticks[ticks.length - 1].t - 300_000 : 0;
-  const x = (t) => (W * (t - t0)) / 300_000;
+  // The time axis spans what the server has kept, from 1 to 5 minutes.
+  const last = ticks.length ? ticks[ticks.length - 1].t : 0;
+  const span = Math.min(300_000, Math.max(60_000, last - (ticks[0]?.t ?? last)));
+  const t0 = last - span;
+  const x = (t) => (W * (t - t0)) / span;
   const y = (v) => top + (H - top - bottom) * (1 - v / ceil);
-  kids.push(el('svg:text', { x: 2, y: H - 4, text: '5 min ago' }), el('svg:text', { x: W - 24, y: H - 4, text: 'now' }));
+  const ago = span >= 120_000 ? `${Math.round(span / 60_000)} min ago` : `${Math.round(span / 1000)} s ago`;
+  kids.push(el('svg:text', { x: 2, y: H - 4, text: ago }), el('svg:text', { x: W - 24, y: H - 4, text: 'now' }));
   for (const k of keys) {
     let d = '';
     let pen = 'M';
