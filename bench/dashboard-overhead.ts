@@ -1,35 +1,48 @@
 /**
  * Issue 15's figure: what the dashboard costs the server. `autoglm serve` (examples/model_repository) pinned to the
- * server CPUs, wrk on the client CPUs posting 1-row JSON requests to the example `mlp` (closed loop); windows
- * alternate A = no browser, B = 5 browsers (5 separate Chromium contexts, each one tab on the dashboard, polling
- * api/live once a second and redrawing). The browsers run on the client CPUs too (they are the users' machines).
- * Figure: throughput B ÷ A, median and min–max over the pairs (target ≥ 0.98); also the api/live requests the
- * browsers made per second, so the windows can be seen to have watched.
+ * server CPUs, wrk on the client CPUs posting 1-row JSON requests to the example `mlp` (closed loop). Windows rotate
+ * A = nobody watching, B = 5 Chromium browsers (5 separate contexts, each one tab on the dashboard, polling api/live
+ * once a second and redrawing), C = 5 replayed watchers (this process fetches exactly what a page fetches: its four
+ * files, api/live, then api/live?since=SEQ once a second, each answer parsed).
  *
- *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--pairs 3] [--seconds 8] [--connections 16]
+ * On a 2-core machine the browsers cannot have cores of their own: they run on the client CPUs with wrk, so B also
+ * measures the browsers taking CPU from the load client. C makes the same requests to the server for almost no
+ * client CPU: C ÷ A is the server's cost; B ÷ A is what a person would see with 5 browsers on the load machine.
+ * Figures: B ÷ A and C ÷ A throughput, median and min–max over the rounds (target ≥ 0.98), the server's CPU per
+ * window (is it the bottleneck?), the api/live requests per second seen (so each window can be seen to have
+ * watched), and the server process's CPU while idle with 5 browsers minus none (ms per second; 1000 = a core).
+ *
+ *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--pairs 3] [--seconds 8] [--connections 16] [--idle-seconds 10]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { pinServersTo, requireCommands, spawnAutoglmServe } from './baselines/processes.js';
 import { wrk, wrkScript } from './baselines/wrk.js';
+import { processCpu } from './baselines/cpu-time.js';
 import { median, sleep } from './batching-common.js';
 
 const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, pairs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' },
-  connections: { type: 'string', default: '16' }, browsers: { type: 'string', default: '5' },
+  connections: { type: 'string', default: '16' }, browsers: { type: 'string', default: '5' }, 'idle-seconds': { type: 'string', default: '10' },
 } });
 const [serverCpus, clientCpus] = a.cpus!.split(':');
-const PAIRS = Number(a.pairs), SECONDS = Number(a.seconds), CONNS = Number(a.connections), BROWSERS = Number(a.browsers);
+const ROUNDS = Number(a.pairs), SECONDS = Number(a.seconds), CONNS = Number(a.connections), WATCHERS = Number(a.browsers);
+const IDLE_SECONDS = Number(a['idle-seconds']);
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = join(import.meta.dirname, '..', 'examples', 'model_repository');
+const PAGE_FILES = ['', 'dashboard.css', 'dashboard.js', 'favicon.svg'];
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as AddressInfo; s.close(() => resolve(port)); });
 });
+
+type Watching = 'none' | 'chromium' | 'replay';
+/** Watchers started; stop() ends them. */
+interface Watchers { stop(): Promise<void> }
 
 requireCommands({ wrk: 'wrk', taskset: 'util-linux', [CHROMIUM]: 'chromium' });
 pinServersTo(serverCpus, clientCpus);
@@ -46,38 +59,81 @@ try {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   let polls = 0;
 
-  const open = async (): Promise<BrowserContext[]> => {
-    const contexts = await Promise.all(Array.from({ length: BROWSERS }, () => browser!.newContext({ viewport: { width: 1280, height: 900 } })));
+  const openBrowsers = async (): Promise<Watchers> => {
+    const contexts = await Promise.all(Array.from({ length: WATCHERS }, () => browser!.newContext({ viewport: { width: 1280, height: 900 } })));
     await Promise.all(contexts.map(async (c) => {
       const page = await c.newPage();
       page.on('request', (r) => { if (r.url().includes('/api/live')) polls++; });
       await page.goto(dashboard);
       await page.waitForSelector('#models tbody tr');
     }));
-    return contexts;
+    return { stop: async () => { await Promise.all(contexts.map((c) => c.close())); } };
   };
-  const window = async (withBrowsers: boolean) => {
-    const contexts = withBrowsers ? await open() : [];
-    await sleep(1000);
-    const before = polls;
-    const r = await wrk(clientCpus, 1, url, script, CONNS, SECONDS);
-    const pollRate = (polls - before) / SECONDS;
-    await Promise.all(contexts.map((c) => c.close()));
-    return { rps: r.rps, p99Us: r.p99Us, pollRate };
+  const replay = async (): Promise<Watchers> => {
+    let on = true;
+    const loops = Array.from({ length: WATCHERS }, async () => {
+      for (const f of PAGE_FILES) await (await fetch(dashboard + f)).arrayBuffer();
+      let seq: number | undefined;
+      while (on) {
+        const snap = await (await fetch(`${dashboard}api/live${seq === undefined ? '' : `?since=${seq}`}`)).json() as { seq: number };
+        polls++;
+        seq = snap.seq;
+        await sleep(1000);
+      }
+    });
+    return { stop: async () => { on = false; await Promise.all(loops); } };
   };
+  const start = (w: Watching): Promise<Watchers> =>
+    w === 'chromium' ? openBrowsers() : w === 'replay' ? replay() : Promise.resolve({ stop: async () => {} });
+  const serverCpuSec = () => { const c = processCpu(server.child.pid!); return c.mainSec + c.otherSec; };
 
-  console.log(`server CPUs ${serverCpus}, client (wrk + Chromium) CPUs ${clientCpus}; mlp 1-row JSON, ${CONNS} connections; ${SECONDS} s windows`);
+  const window = async (w: Watching) => {
+    const watchers = await start(w);
+    await sleep(2000);
+    const p0 = polls, c0 = serverCpuSec();
+    const r = await wrk(clientCpus, 1, url, script, CONNS, SECONDS);
+    const cpuMsPerSec = ((serverCpuSec() - c0) * 1000) / SECONDS;
+    const pollRate = (polls - p0) / SECONDS;
+    await watchers.stop();
+    return { rps: r.rps, p99Us: r.p99Us, pollRate, cpuMsPerSec };
+  };
+  const line = (r: Awaited<ReturnType<typeof window>>) =>
+    `${r.rps.toFixed(0)} req/s (p99 ${(r.p99Us / 1000).toFixed(1)} ms, server CPU ${r.cpuMsPerSec.toFixed(0)} ms/s, ${r.pollRate.toFixed(1)} api/live/s)`;
+
+  console.log(`server CPUs ${serverCpus}, client (wrk + browsers or replay) CPUs ${clientCpus}; mlp 1-row JSON, ${CONNS} connections; ${SECONDS} s windows; ${WATCHERS} watchers`);
   await wrk(clientCpus, 1, url, script, CONNS, 3); // warm-up
-  const ratios: number[] = [];
-  for (let p = 0; p < PAIRS; p++) {
-    const none = await window(false);
-    const watched = await window(true);
-    ratios.push(watched.rps / none.rps);
-    console.log(`pair ${p + 1}: no browser ${none.rps.toFixed(0)} req/s (p99 ${(none.p99Us / 1000).toFixed(1)} ms) · ${BROWSERS} browsers ${watched.rps.toFixed(0)} req/s`
-      + ` (p99 ${(watched.p99Us / 1000).toFixed(1)} ms, ${watched.pollRate.toFixed(1)} api/live requests/s) · ratio ${(watched.rps / none.rps).toFixed(3)}`);
+  const browsers: number[] = [], replayed: number[] = [];
+  for (let p = 0; p < ROUNDS; p++) {
+    const none = await window('none');
+    const b = await window('chromium');
+    const c = await window('replay');
+    browsers.push(b.rps / none.rps);
+    replayed.push(c.rps / none.rps);
+    console.log(`round ${p + 1}:\n  nobody    ${line(none)}\n  chromium  ${line(b)}  ratio ${(b.rps / none.rps).toFixed(3)}\n  replayed  ${line(c)}  ratio ${(c.rps / none.rps).toFixed(3)}`);
   }
-  const f = (x: number) => x.toFixed(3);
-  console.log(`\nthroughput with ${BROWSERS} browsers on the dashboard ÷ none: ${f(median(ratios))}× (${f(Math.min(...ratios))}–${f(Math.max(...ratios))}, ${ratios.length} pairs; target ≥ 0.98)`);
+
+  // The server's CPU while idle, with and without the browsers.
+  const idle = async (w: Watching) => {
+    const watchers = await start(w);
+    await sleep(2000);
+    const c0 = serverCpuSec();
+    await sleep(IDLE_SECONDS * 1000);
+    const msPerSec = ((serverCpuSec() - c0) * 1000) / IDLE_SECONDS;
+    await watchers.stop();
+    return msPerSec;
+  };
+  const extra: number[] = [];
+  for (let p = 0; p < ROUNDS; p++) {
+    const none = await idle('none');
+    const watched = await idle('chromium');
+    extra.push(watched - none);
+    console.log(`idle round ${p + 1}: server CPU ${none.toFixed(1)} ms/s nobody watching, ${watched.toFixed(1)} ms/s with ${WATCHERS} browsers`);
+  }
+  const f = (xs: number[]) => `${median(xs).toFixed(3)}× (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}, ${xs.length} rounds)`;
+  console.log(`\nthroughput, ${WATCHERS} Chromium browsers on the dashboard ÷ nobody: ${f(browsers)}`);
+  console.log(`throughput, ${WATCHERS} replayed watchers (the same requests, no rendering) ÷ nobody: ${f(replayed)}   target ≥ 0.98`);
+  console.log(`server CPU for ${WATCHERS} browsers watching an idle server: ${median(extra).toFixed(1)} ms/s (${Math.min(...extra).toFixed(1)}–${Math.max(...extra).toFixed(1)}),`
+    + ` ${(median(extra) / 10).toFixed(2)} % of a core`);
 } finally {
   await browser?.close();
   await server.close();
