@@ -12,9 +12,10 @@
  * window (is it the bottleneck?), the api/live requests per second seen (so each window can be seen to have
  * watched), and the server process's CPU while idle with 5 browsers minus none (ms per second; 1000 = a core).
  *
- *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--pairs 3] [--seconds 8] [--connections 16] [--idle-seconds 10]
+ *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--browser-cpus LIST (default: the
+ *     client's)] [--pairs 3] [--seconds 8] [--connections 16] [--idle-seconds 10]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,10 +29,13 @@ import { median, sleep } from './batching-common.js';
 const { values: a } = parseArgs({ options: {
   cpus: { type: 'string', default: '0:1' }, pairs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' },
   connections: { type: 'string', default: '16' }, browsers: { type: 'string', default: '5' }, 'idle-seconds': { type: 'string', default: '10' },
+  'browser-cpus': { type: 'string' },
 } });
 const [serverCpus, clientCpus] = a.cpus!.split(':');
 const ROUNDS = Number(a.pairs), SECONDS = Number(a.seconds), CONNS = Number(a.connections), WATCHERS = Number(a.browsers);
 const IDLE_SECONDS = Number(a['idle-seconds']);
+/** Where Chromium runs: the client CPUs unless a machine has cores to give it its own. */
+const browserCpus = a['browser-cpus'] ?? clientCpus;
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = join(import.meta.dirname, '..', 'examples', 'model_repository');
 const PAGE_FILES = ['', 'dashboard.css', 'dashboard.js', 'favicon.svg'];
@@ -55,8 +59,10 @@ try {
   const script = wrkScript(dir, 'mlp', body, { 'Content-Type': 'application/json' });
   const url = `${server.url}/v2/models/mlp/infer`;
   const dashboard = `http://127.0.0.1:${metricsPort}/`;
-  // Launched from this process, Chromium inherits its pinning to the client CPUs.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  // Chromium through taskset, so that it and every process it starts run on the browser CPUs.
+  const launcher = join(dir, 'chromium.sh');
+  writeFileSync(launcher, `#!/bin/sh\nexec taskset -c ${browserCpus} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  browser = await chromium.launch({ executablePath: launcher, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   let polls = 0;
 
   const openBrowsers = async (): Promise<Watchers> => {
@@ -100,7 +106,7 @@ try {
   const line = (r: Awaited<ReturnType<typeof window>>) =>
     `${r.rps.toFixed(0)} req/s (p99 ${(r.p99Us / 1000).toFixed(1)} ms, server CPU ${r.cpuMsPerSec.toFixed(0)} ms/s, ${r.pollRate.toFixed(1)} api/live/s)`;
 
-  console.log(`server CPUs ${serverCpus}, client (wrk + browsers or replay) CPUs ${clientCpus}; mlp 1-row JSON, ${CONNS} connections; ${SECONDS} s windows; ${WATCHERS} watchers`);
+  console.log(`server CPUs ${serverCpus}, client (wrk, replay) CPUs ${clientCpus}, Chromium CPUs ${browserCpus}; mlp 1-row JSON, ${CONNS} connections; ${SECONDS} s windows; ${WATCHERS} watchers`);
   await wrk(clientCpus, 1, url, script, CONNS, 3); // warm-up
   const browsers: number[] = [], replayed: number[] = [];
   for (let p = 0; p < ROUNDS; p++) {
