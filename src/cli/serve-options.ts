@@ -63,7 +63,7 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --max-inflight-requests N       infer requests in progress in the server at once (default 16384); more → 503
   --max-inflight-bytes N          request body bytes held at once per HTTP frontend (default 1073741824); more → 503
   --max-connections N             open client connections per HTTP frontend (default 8192); more are closed
-  --allow-metrics[=BOOL]          serve Prometheus metrics (default true)
+  --allow-metrics[=BOOL]          serve the metrics port: Prometheus metrics, the dashboard (default true)
   --metrics-port N                metrics port, GET /metrics (default 8002; 0 = any free port)
   --metrics-address ADDR          address for metrics (default: the --http-address)
   --allow-dashboard[=BOOL]        serve the dashboard at / on the metrics port, forwarding /v2/… to the HTTP
