@@ -8,14 +8,14 @@
  * On a 2-core machine the browsers cannot have cores of their own: they run on the client CPUs with wrk, so B also
  * measures the browsers taking CPU from the load client. C makes the same requests to the server for almost no
  * client CPU: C ÷ A is the server's cost; B ÷ A is what a person would see with 5 browsers on the load machine.
- * Figures: B ÷ A and C ÷ A throughput, median and min–max over the rounds (target ≥ 0.98), the server's CPU per
- * window (is it the bottleneck?), the api/live requests per second seen (so each window can be seen to have
+ * Figures: B ÷ A and C ÷ A throughput, median and min–max over the rounds (target ≥ 0.98), the server's and
+ * Chromium's CPU per window (is the server the bottleneck? what do the browsers take from the client's cores?), the api/live requests per second seen (so each window can be seen to have
  * watched), and the server process's CPU while idle with 5 browsers minus none (ms per second; 1000 = a core).
  *
  *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--browser-cpus LIST (default: the
  *     client's)] [--pairs 3] [--seconds 8] [--connections 16] [--idle-seconds 10]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,30 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 
 type Watching = 'none' | 'chromium' | 'replay';
+
+/** CPU seconds (all threads) of this process's descendants whose name says Chromium, from /proc (live ones only). */
+function chromiumCpuSec(): number {
+  const stats = new Map<number, { ppid: number; comm: string; sec: number }>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const t = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const comm = t.slice(t.indexOf('(') + 1, t.lastIndexOf(')'));
+      const f = t.slice(t.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(e), { ppid: Number(f[1]), comm, sec: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch { /* gone meanwhile */ }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = pid, n = 0; p > 1 && n < 64; n++) {
+      if (p === process.pid) return true;
+      p = stats.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let sec = 0;
+  for (const [pid, st] of stats) if (/chrom/i.test(st.comm) && mine(pid)) sec += st.sec;
+  return sec;
+}
 /** Watchers started; stop() ends them. */
 interface Watchers { stop(): Promise<void> }
 
@@ -96,15 +120,16 @@ try {
   const window = async (w: Watching) => {
     const watchers = await start(w);
     await sleep(2000);
-    const p0 = polls, c0 = serverCpuSec();
+    const p0 = polls, c0 = serverCpuSec(), b0 = chromiumCpuSec();
     const r = await wrk(clientCpus, 1, url, script, CONNS, SECONDS);
     const cpuMsPerSec = ((serverCpuSec() - c0) * 1000) / SECONDS;
+    const browserMsPerSec = ((chromiumCpuSec() - b0) * 1000) / SECONDS;
     const pollRate = (polls - p0) / SECONDS;
     await watchers.stop();
-    return { rps: r.rps, p99Us: r.p99Us, pollRate, cpuMsPerSec };
+    return { rps: r.rps, p99Us: r.p99Us, pollRate, cpuMsPerSec, browserMsPerSec };
   };
   const line = (r: Awaited<ReturnType<typeof window>>) =>
-    `${r.rps.toFixed(0)} req/s (p99 ${(r.p99Us / 1000).toFixed(1)} ms, server CPU ${r.cpuMsPerSec.toFixed(0)} ms/s, ${r.pollRate.toFixed(1)} api/live/s)`;
+    `${r.rps.toFixed(0)} req/s (p99 ${(r.p99Us / 1000).toFixed(1)} ms, server CPU ${r.cpuMsPerSec.toFixed(0)} ms/s, Chromium CPU ${r.browserMsPerSec.toFixed(0)} ms/s, ${r.pollRate.toFixed(1)} api/live/s)`;
 
   console.log(`server CPUs ${serverCpus}, client (wrk, replay) CPUs ${clientCpus}, Chromium CPUs ${browserCpus}; mlp 1-row JSON, ${CONNS} connections; ${SECONDS} s windows; ${WATCHERS} watchers`);
   await wrk(clientCpus, 1, url, script, CONNS, 3); // warm-up

@@ -21,6 +21,11 @@ function el(tag, attrs = {}, ...kids) {
   return e;
 }
 
+/** Writes text only when it changed: an unchanged number costs the browser no layout. */
+function put(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 const ms = (us) => (us === null || us === undefined ? '–' : us >= 100_000 ? (us / 1000).toFixed(0) : us >= 10_000 ? (us / 1000).toFixed(1) : (us / 1000).toFixed(2));
 const rate = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
@@ -63,16 +68,16 @@ function setStatus(text, bad = false) {
 }
 
 function render(snap) {
-  $('server-line').textContent = `${snap.server.name} ${snap.server.version} · updated ${new Date().toLocaleTimeString()}`;
-  $('window-secs').textContent = String(Math.round(snap.windowMs / 1000));
+  put($('server-line'), `${snap.server.name} ${snap.server.version} · updated ${new Date().toLocaleTimeString()}`);
+  put($('window-secs'), String(Math.round(snap.windowMs / 1000)));
   const p = snap.process;
   if (p) {
-    $('p-cpu').textContent = `${(p.cpuCores * 100).toFixed(0)} % of a core (${p.cores} cores)`;
-    $('p-rss').textContent = mib(p.rssBytes);
-    $('p-heap').textContent = mib(p.heapUsedBytes);
-    $('p-lag').textContent = `${p.loopLagP99Ms.toFixed(1)} / ${p.loopLagMaxMs.toFixed(1)} ms`;
+    put($('p-cpu'), `${(p.cpuCores * 100).toFixed(0)} % of a core (${p.cores} cores)`);
+    put($('p-rss'), mib(p.rssBytes));
+    put($('p-heap'), mib(p.heapUsedBytes));
+    put($('p-lag'), `${p.loopLagP99Ms.toFixed(1)} / ${p.loopLagMaxMs.toFixed(1)} ms`);
   }
-  $('p-rps').textContent = rate(snap.models.reduce((s, m) => s + m.reqPerSec, 0));
+  put($('p-rps'), rate(snap.models.reduce((s, m) => s + m.reqPerSec, 0)));
   const controlChanged = snap.control.enabled !== state.control.enabled || snap.control.tokenRequired !== state.control.tokenRequired;
   state.control = snap.control;
   state.v2 = snap.v2;
@@ -109,14 +114,18 @@ function modelRow(m, key) {
 
 function fillRow(tr, m) {
   const cell = (c) => tr.querySelector(`.c-${c}`);
-  cell('model').textContent = m.model;
-  cell('version').textContent = m.version ?? '–';
+  put(cell('model'), m.model);
+  put(cell('version'), m.version ?? '–');
   const st = cell('state');
-  st.className = `c-state state ${m.state}`;
-  st.replaceChildren(m.state, m.reason ? el('span', { class: 'reason', text: m.reason }) : '');
-  cell('rps').textContent = rate(m.reqPerSec);
-  cell('p50').textContent = ms(m.p50Us);
-  cell('p99').textContent = ms(m.p99Us);
+  const shown = `${m.state}\n${m.reason ?? ''}`;
+  if (st.dataset.shown !== shown) {
+    st.dataset.shown = shown;
+    st.className = `c-state state ${m.state}`;
+    st.replaceChildren(m.state, m.reason ? el('span', { class: 'reason', text: m.reason }) : '');
+  }
+  put(cell('rps'), rate(m.reqPerSec));
+  put(cell('p50'), ms(m.p50Us));
+  put(cell('p99'), ms(m.p99Us));
   const split = cell('split');
   if (m.queueUs !== null && m.computeUs !== null) {
     const total = Math.max(1, m.queueUs + m.computeUs);
@@ -125,7 +134,7 @@ function fillRow(tr, m) {
       el('span', { class: 'split', role: 'img', 'aria-label': `queue ${q.toFixed(0)} %, compute ${(100 - q).toFixed(0)} %` },
         el('span', { class: 'q', style: { width: `${q}%` } }), el('span', { class: 'c', style: { width: `${100 - q}%` } })),
       `${ms(m.queueUs)} / ${ms(m.computeUs)} ms`);
-  } else split.textContent = '–';
+  } else put(split, '–');
   const batches = cell('batches');
   if (m.batches.length > 0) {
     const peak = Math.max(...m.batches.map((b) => b.count));
@@ -133,20 +142,20 @@ function fillRow(tr, m) {
     batches.replaceChildren(el('span', { class: 'bars', role: 'img', 'aria-label': `batch sizes ${label}`, title: label },
       ...m.batches.map((b) => el('span', { style: { height: `${Math.max(4, (100 * b.count) / peak)}%` } }))),
     ` mean ${m.meanBatch.toFixed(1)}`);
-  } else batches.textContent = '–';
-  cell('queued').textContent = String(m.queueDepth);
-  cell('refused').textContent = `${count(m.rejected)} / ${count(m.shed)}`;
+  } else put(batches, '–');
+  put(cell('queued'), String(m.queueDepth));
+  put(cell('refused'), `${count(m.rejected)} / ${count(m.shed)}`);
   const slo = cell('slo');
   if (m.slo) {
     const over = m.slo.observedP99Us > m.slo.targetUs;
     slo.className = `c-slo${over ? ' slo-over' : ''}`;
-    slo.textContent = `p99 ${ms(m.slo.observedP99Us)} of ${ms(m.slo.targetUs)} ms${m.slo.sheddingLevels > 0 ? `, shedding ${m.slo.sheddingLevels} levels` : ''}`;
-  } else slo.textContent = '–';
+    put(slo, `p99 ${ms(m.slo.observedP99Us)} of ${ms(m.slo.targetUs)} ms${m.slo.sheddingLevels > 0 ? `, shedding ${m.slo.sheddingLevels} levels` : ''}`);
+  } else put(slo, '–');
   const cache = cell('cache');
   if (m.cache) {
     const n = m.cache.hits + m.cache.misses;
-    cache.textContent = n > 0 ? `${count(m.cache.hits)} (${((100 * m.cache.hits) / n).toFixed(0)} %)` : '0';
-  } else cache.textContent = '–';
+    put(cache, n > 0 ? `${count(m.cache.hits)} (${((100 * m.cache.hits) / n).toFixed(0)} %)` : '0');
+  } else put(cache, '–');
 }
 
 async function controlModel(model, verb, button) {
