@@ -12,6 +12,10 @@
  * Chromium's CPU per window (is the server the bottleneck? what do the browsers take from the client's cores?), the api/live requests per second seen (so each window can be seen to have
  * watched), and the server process's CPU while idle with 5 browsers minus none (ms per second; 1000 = a core).
  *
+ * And the cost of one api/live answer, measured on the idle server without browsers: N requests back to back from
+ * this process, the server's CPU over them minus its idle CPU over as long (µs per request), for a page's
+ * once-a-second poll (`since` the latest tick) and for its first one (the 5 minutes of chart ticks).
+ *
  *   flock /tmp/bench.lock node --import tsx bench/dashboard-overhead.ts [--cpus 0:1] [--browser-cpus LIST (default: the
  *     client's)] [--pairs 3] [--seconds 8] [--connections 16] [--idle-seconds 10]
  */
@@ -160,6 +164,29 @@ try {
     extra.push(watched - none);
     console.log(`idle round ${p + 1}: server CPU ${none.toFixed(1)} ms/s nobody watching, ${watched.toFixed(1)} ms/s with ${WATCHERS} browsers`);
   }
+  // The cost of one answer: back-to-back polls against the idle server's CPU, minus its idle CPU over as long.
+  const perPoll = async (n: number, full: boolean) => {
+    const seq = ((await (await fetch(`${dashboard}api/live`)).json()) as { seq: number }).seq;
+    const t0 = performance.now(), c0 = serverCpuSec();
+    for (let i = 0; i < n; i++) await (await fetch(`${dashboard}api/live${full ? '' : `?since=${seq}`}`)).arrayBuffer();
+    const busySec = serverCpuSec() - c0, ms = performance.now() - t0;
+    const c1 = serverCpuSec();
+    await sleep(ms);
+    const idleSec = serverCpuSec() - c1;
+    return ((busySec - idleSec) * 1e6) / n;
+  };
+  const pollUs: number[] = [], firstUs: number[] = [];
+  for (let p = 0; p < ROUNDS; p++) {
+    pollUs.push(await perPoll(3000, false));
+    firstUs.push(await perPoll(300, true));
+  }
+  const bytes = async (q: string) => (await (await fetch(`${dashboard}api/live${q}`)).arrayBuffer()).byteLength;
+  const seqNow = ((await (await fetch(`${dashboard}api/live`)).json()) as { seq: number }).seq;
+  console.log(`api/live answer: ${median(pollUs).toFixed(0)} µs of server CPU (${Math.min(...pollUs).toFixed(0)}–${Math.max(...pollUs).toFixed(0)}) for a poll`
+    + ` (${await bytes(`?since=${seqNow - 1}`)} bytes), ${median(firstUs).toFixed(0)} µs (${Math.min(...firstUs).toFixed(0)}–${Math.max(...firstUs).toFixed(0)})`
+    + ` for a first load (${await bytes('')} bytes); ${WATCHERS} pages polling once a second: ${((WATCHERS * median(pollUs)) / 1000).toFixed(2)} ms/s,`
+    + ` so a server-bound throughput ratio of ${(1 - (WATCHERS * median(pollUs)) / 1e6).toFixed(4)}`);
+
   const f = (xs: number[]) => `${median(xs).toFixed(3)}× (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}, ${xs.length} rounds)`;
   console.log(`\nthroughput, ${WATCHERS} Chromium browsers on the dashboard ÷ nobody: ${f(browsers)}`);
   console.log(`throughput, ${WATCHERS} replayed watchers (the same requests, no rendering) ÷ nobody: ${f(replayed)}   target ≥ 0.98`);
