@@ -139,9 +139,11 @@ try {
   await wrk(clientCpus, 1, url, script, CONNS, 3); // warm-up
   const browsers: number[] = [], replayed: number[] = [];
   for (let p = 0; p < ROUNDS; p++) {
+    // B and C take turns going first, so neither always follows the other.
     const none = await window('none');
-    const b = await window('chromium');
-    const c = await window('replay');
+    const [b, c] = p % 2 === 0
+      ? [await window('chromium'), await window('replay')]
+      : await window('replay').then(async (c1) => [await window('chromium'), c1] as const);
     browsers.push(b.rps / none.rps);
     replayed.push(c.rps / none.rps);
     console.log(`round ${p + 1}:\n  nobody    ${line(none)}\n  chromium  ${line(b)}  ratio ${(b.rps / none.rps).toFixed(3)}\n  replayed  ${line(c)}  ratio ${(c.rps / none.rps).toFixed(3)}`);
