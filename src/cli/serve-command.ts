@@ -5,6 +5,8 @@ import { GrpcFrontend } from '../frontends/grpc/index.js';
 import { parseServeArgs, SERVE_HELP, UsageError } from './serve-options.js';
 import { createLogger } from './logger.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { LiveFeed } from '../metrics/live-feed.js';
+import { connectHost, dashboardRoutes } from '../dashboard/index.js';
 import { LogSink, sharedDropCounter } from '../core/log-sink.js';
 import { untilShutdown } from './shutdown.js';
 
@@ -35,7 +37,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   // --exit-timeout-secs, and a second signal exits at once (shutdown.ts). Requests that arrive on open connections
   // meanwhile are served, with `Connection: close` (HTTP), so each keep-alive client gets its answer and then
   // reconnects elsewhere. A signal during loading lets the loads finish (bounded the same way), then unloads.
-  const up: { http?: HttpFrontend | ThreadedHttpFrontend; grpc?: GrpcFrontend; metrics?: MetricsServer } = {};
+  const up: { http?: HttpFrontend | ThreadedHttpFrontend; grpc?: GrpcFrontend; metrics?: MetricsServer; feed?: LiveFeed } = {};
   let stopping = false;
   let creating: Promise<InferenceServer> | undefined;
   const shutdown = untilShutdown({
@@ -43,6 +45,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     log,
     stop: async () => {
       stopping = true;
+      up.feed?.stop();
       await Promise.all([up.http?.close(), up.grpc?.close(), up.metrics?.close()]);
       await (await creating?.catch(() => undefined))?.close();
     },
@@ -118,18 +121,32 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     try {
       const dropped = server.metrics.registry.counter('autoglm_log_lines_dropped',
         'Log lines dropped because stdout failed (its reader gone, a full disk, a reader too slow)').labels();
+      if (opts.allowDashboard) up.feed = new LiveFeed({ registry: server.metrics.registry, models: () => server.repositoryIndex() });
+      const feed = up.feed;
+      const meta = server.serverMetadata();
       const metrics = await startMetricsServer(() => {
         dropped.value = sink.dropped;
         return server.metrics.render();
-      }, { port: opts.metricsPort, address: opts.metricsAddress });
+      }, {
+        port: opts.metricsPort, address: opts.metricsAddress,
+        routes: feed && dashboardRoutes({
+          feed, server: { name: meta.name, version: meta.version },
+          // Load/unload buttons where the repository API serves them (explicit mode), with the token field if needed.
+          control: () => ({ enabled: opts.modelControlMode === 'explicit', tokenRequired: opts.controlToken !== undefined }),
+          v2: { host: connectHost(http.address), port: http.port },
+        }),
+      });
       up.metrics = metrics;
       if (stopping) {
+        up.feed?.stop();
         await metrics.close();
         return shutdown;
       }
-      log.info({ address: opts.metricsAddress, port: metrics.port }, 'metrics server listening');
+      log.info({ address: opts.metricsAddress, port: metrics.port, dashboard: feed !== undefined }, 'metrics server listening');
     } catch (err) {
       // Inference keeps serving without metrics (e.g. port 8002 taken by another server on this machine).
+      up.feed?.stop();
+      up.feed = undefined;
       log.error({ err, port: opts.metricsPort }, 'cannot listen for metrics: serving without /metrics');
     }
   }

@@ -24,6 +24,8 @@ export interface ServeOptions {
   readonly allowMetrics: boolean;
   readonly metricsPort: number;
   readonly metricsAddress: string;
+  /** The dashboard at / on the metrics port (docs/dashboard.md); only where metrics are served. */
+  readonly allowDashboard: boolean;
   /** Every model's batching policy, overriding configs; undefined = each config's choice. */
   readonly batchingPolicy: BatchingPolicyName | undefined;
   /** Cores each model version's instances split among them; undefined = the server's default (defaultComputeCores). */
@@ -72,9 +74,11 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --max-inflight-requests N       infer requests in progress in the server at once (default 16384); more → 503
   --max-inflight-bytes N          request body bytes held at once per HTTP frontend (default 1073741824); more → 503
   --max-connections N             open client connections per HTTP frontend (default 8192); more are closed
-  --allow-metrics[=BOOL]          serve Prometheus metrics (default true)
+  --allow-metrics[=BOOL]          serve the metrics port: Prometheus metrics, the dashboard (default true)
   --metrics-port N                metrics port, GET /metrics (default 8002; 0 = any free port)
   --metrics-address ADDR          address for metrics (default: the --http-address)
+  --allow-dashboard[=BOOL]        serve the dashboard at / on the metrics port, forwarding /v2/… to the HTTP
+                                  port for its try-it panel (default true; see docs/dashboard.md)
   --batching-policy P             adaptive | static | none for every model, overriding configs (default: each
                                   config's choice; see docs/scheduling.md)
   --compute-cores N               cores each model's instances split among them for ONNX Runtime's threads
@@ -101,7 +105,7 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   -h, --help                      this help
 `;
 
-const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics', '--allow-grpc', '--allow-ort-telemetry'];
+const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics', '--allow-dashboard', '--allow-grpc', '--allow-ort-telemetry'];
 
 function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
@@ -169,6 +173,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'allow-metrics': { type: 'string' },
         'metrics-port': { type: 'string' },
         'metrics-address': { type: 'string' },
+        'allow-dashboard': { type: 'string' },
         'batching-policy': { type: 'string' },
         'compute-cores': { type: 'string' },
         'compute-nice': { type: 'string' },
@@ -232,6 +237,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     allowMetrics: values['allow-metrics'] === undefined ? true : bool('allow-metrics', values['allow-metrics']),
     metricsPort: int('metrics-port', values['metrics-port'], 0, 65535) ?? 8002,
     metricsAddress: values['metrics-address'] ?? httpAddress,
+    allowDashboard: values['allow-dashboard'] === undefined ? true : bool('allow-dashboard', values['allow-dashboard']),
     batchingPolicy: policy as BatchingPolicyName | undefined,
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
     httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,

@@ -10,7 +10,7 @@ test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-com
     modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', allowGrpc: true, grpcPort: 8001, grpcAddress: '0.0.0.0',
     strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
-    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
+    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', allowDashboard: true, batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
     computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false, cache: [],
     modelControlMode: 'none', startupModels: [], pollSecs: 15, controlToken: undefined,
   });
@@ -39,6 +39,14 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   assert.equal(o.httpThreadCount, 4);
   assert.ok(Object.isFrozen(o));
   assert.equal(parseServeArgs(['--help']), 'help');
+});
+
+test('--allow-dashboard bare or =BOOL (default true)', () => {
+  const dashboard = (...args: string[]) => (parseServeArgs(['--model-repository', 'r', ...args]) as { allowDashboard: boolean }).allowDashboard;
+  assert.equal(dashboard(), true);
+  assert.equal(dashboard('--allow-dashboard=false'), false);
+  assert.equal(dashboard('--allow-dashboard'), true);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--allow-dashboard=maybe']), UsageError);
 });
 
 test('gRPC flags: --grpc-port, --grpc-address (default: the --http-address), --allow-grpc bare or =BOOL', () => {
