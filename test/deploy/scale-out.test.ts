@@ -57,9 +57,9 @@ after(async () => {
 
 const body = (i: number) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, IN], data: Array.from(seededFloats(IN, i, 1)) }] });
 /** The answer is the model's for request i's input (computed here by the reference MLP). */
-const check = (i: number, status: number, text: string): boolean => {
+const check = (i: number, status: number, reply: Buffer | string): boolean => {
   if (status !== 200) return false;
-  const out = (JSON.parse(text) as { outputs: { data: number[] }[] }).outputs[0].data;
+  const out = (JSON.parse(reply.toString()) as { outputs: { data: number[] }[] }).outputs[0].data;
   const want = MLP.reference(seededFloats(IN, i, 1), 1);
   return out.length === OUT && out.every((v, k) => Math.abs(v - want[k]) < 1e-4);
 };
@@ -72,8 +72,8 @@ async function underLoad(offset: number, during: (served: () => number) => Promi
   const until = new Promise<void>((r) => { release = r; });
   let served = 0;
   const load = closedLoop({
-    url: nginx.url, path: '/v2/models/mlp/infer', concurrency: 12, until, body: (i) => body(offset + i),
-    check: (i, status, text) => { served++; return check(offset + i, status, text); },
+    url: nginx.url, path: '/v2/models/mlp/infer', concurrency: 12, until, request: (i) => ({ body: body(offset + i) }),
+    check: (i, status, reply) => { served++; return check(offset + i, status, reply); },
   });
   try {
     await during(() => served);
