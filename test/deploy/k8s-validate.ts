@@ -4,34 +4,28 @@
  * with unknown fields refused where the schema lists an object's fields (what `kubectl apply`'s strict field
  * validation does; the API server would otherwise prune them silently).
  */
-import { createRequire } from 'node:module';
 import { Ajv } from 'ajv';
-
-const require = createRequire(import.meta.url);
 
 interface Validatable { validate(): void }
 type ModelClass = new (data: unknown) => Validatable;
 
-/** The kubernetes-models class for apiVersion/kind, or undefined when no package here has one. */
-export function modelClass(apiVersion: string, kind: string): ModelClass | undefined {
+/** The kubernetes-models class for apiVersion/kind (both packages are ES modules: imported on demand). */
+async function modelClass(apiVersion: string, kind: string): Promise<ModelClass> {
   const pkg = apiVersion.startsWith('monitoring.coreos.com/') ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models';
-  try {
-    return (require(`${pkg}/${apiVersion}/${kind}`) as Record<string, ModelClass>)[kind];
-  } catch {
-    return undefined;
-  }
+  const Model = (await import(`${pkg}/${apiVersion}/${kind}`).catch(() => ({})) as Record<string, ModelClass>)[kind];
+  if (!Model) throw new Error(`no schema for ${apiVersion} ${kind}`);
+  return Model;
 }
 
-/** Throws, naming the object and the problem, when `doc` is not a valid object of its kind. */
-export function validateBuiltIn(doc: Record<string, unknown>): void {
-  const Model = modelClass(String(doc.apiVersion), String(doc.kind));
-  if (!Model) throw new Error(`no schema for ${String(doc.apiVersion)} ${String(doc.kind)}`);
+/** Rejects, naming the field and the problem, when `doc` is not a valid object of its kind. */
+export async function validateBuiltIn(doc: Record<string, unknown>): Promise<void> {
+  const Model = await modelClass(String(doc.apiVersion), String(doc.kind));
   new Model(doc).validate();
 }
 
 /** A k8s Container (what a ServingRuntime's containers and an InferenceService's model spec are). */
-export function validateContainer(container: unknown): void {
-  const { Container } = require('kubernetes-models/v1/Container') as { Container: ModelClass };
+export async function validateContainer(container: unknown): Promise<void> {
+  const Container = await modelClass('v1', 'Container');
   new Container(container).validate();
 }
 

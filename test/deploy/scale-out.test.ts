@@ -82,6 +82,8 @@ async function underLoad(offset: number, during: (served: () => number) => Promi
   }
   return load;
 }
+const noFailures = (failures: readonly string[]) => assert.equal(failures.length, 0,
+  `${failures.length} failed requests, e.g.\n${failures.slice(0, 3).join('\n')}\nnginx says:\n${nginx.errorLog(join(dir, 'nginx'))}`);
 const waitFor = async (cond: () => boolean) => { while (!cond()) await new Promise((r) => setTimeout(r, 20)); };
 
 test('the replicas share the LMDB and Redis tiers: an answer computed by one is a hit on another', { skip, timeout: 30_000 }, async () => {
@@ -118,7 +120,7 @@ test('a replica killed (SIGKILL) mid-load: the client sees no failed request', {
     const at = served();
     await waitFor(() => served() >= at + 300);
   });
-  assert.deepEqual(failures, []);
+  noFailures(failures);
   assert.ok(ok >= 600);
   await startReplica(2, victim.opts.httpPort, victim.opts.metricsPort);
 });
@@ -127,13 +129,15 @@ test('a rolling restart (SIGTERM drains each replica, then it starts again) unde
   const { ok, failures } = await underLoad(1e5, async (served) => {
     for (const k of [0, 1, 2]) {
       const old = replicas[k];
-      const at = served();
       assert.equal(await old.stop('SIGTERM'), 0, `replica ${k} drained and exited 0`);
-      await startReplica(k, old.opts.httpPort, old.opts.metricsPort);
+      const again = await startReplica(k, old.opts.httpPort, old.opts.metricsPort);
+      // As a rollout waits for a new pod to be ready and in the endpoints: the next replica goes only once nginx
+      // sends this one requests again (after its fail_timeout).
+      while ((await successes(again)) === 0) await new Promise((r) => setTimeout(r, 50));
+      const at = served();
       await waitFor(() => served() >= at + 100);
     }
   });
-  assert.deepEqual(failures, []);
+  noFailures(failures);
   assert.ok(ok >= 300);
-  for (const r of replicas) assert.ok((await successes(r)) > 0, `restarted replica :${r.opts.httpPort} takes load again`);
 });
