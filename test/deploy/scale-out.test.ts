@@ -122,10 +122,13 @@ test('a replica killed (SIGKILL) mid-load: the client sees no failed request', {
   });
   noFailures(failures);
   assert.ok(ok >= 600);
+  // nginx did meet the dead replica (and so retried elsewhere): the client's 0 failures are not for lack of trying.
+  assert.ok(nginx.upstreamErrors(join(dir, 'nginx'), victim.opts.httpPort).length > 0, 'nginx saw the killed replica fail');
   await startReplica(2, victim.opts.httpPort, victim.opts.metricsPort);
 });
 
 test('a rolling restart (SIGTERM drains each replica, then it starts again) under load: no failed request', { skip, timeout: 120_000 }, async () => {
+  const errorsBefore = replicas.map((r) => nginx.upstreamErrors(join(dir, 'nginx'), r.opts.httpPort).length);
   const { ok, failures } = await underLoad(1e5, async (served) => {
     for (const k of [0, 1, 2]) {
       const old = replicas[k];
@@ -140,4 +143,6 @@ test('a rolling restart (SIGTERM drains each replica, then it starts again) unde
   });
   noFailures(failures);
   assert.ok(ok >= 300);
+  replicas.forEach((r, k) => assert.ok(nginx.upstreamErrors(join(dir, 'nginx'), r.opts.httpPort).length > errorsBefore[k],
+    `nginx met replica :${r.opts.httpPort} restarting (and retried elsewhere)`));
 });
