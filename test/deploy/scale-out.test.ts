@@ -2,11 +2,12 @@
  * Scale-out for real on one machine: three `autoglm serve` replicas sharing an LMDB and a Redis cache tier behind
  * Debian's nginx configured from deploy/nginx/open-autoglm.conf. A replica killed mid-load and a rolling restart
  * (SIGTERM, the server drains, start it again) cost the client no request: nginx retries the POST on another
- * replica when a connection fails (`proxy_next_upstream error timeout non_idempotent`).
+ * replica when a connection fails (`proxy_next_upstream error timeout non_idempotent`); the control, the same kill
+ * without `non_idempotent`, fails the requests the dead replica held.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -67,12 +68,12 @@ const successes = async (r: Replica) =>
   Number(/^nv_inference_request_success\{model="mlp",version="1"\} (\S+)$/m.exec(await (await fetch(r.metricsUrl)).text())?.[1] ?? 0);
 
 /** Load through nginx while `during` runs; resolves what the client saw. `offset` keeps inputs unseen (cache misses). */
-async function underLoad(offset: number, during: (served: () => number) => Promise<void>) {
+async function underLoad(offset: number, during: (served: () => number) => Promise<void>, through: Nginx = nginx) {
   let release!: () => void;
   const until = new Promise<void>((r) => { release = r; });
   let served = 0;
   const load = closedLoop({
-    url: nginx.url, path: '/v2/models/mlp/infer', concurrency: 12, until, request: (i) => ({ body: body(offset + i) }),
+    url: through.url, path: '/v2/models/mlp/infer', concurrency: 12, until, request: (i) => ({ body: body(offset + i) }),
     check: (i, status, reply) => { served++; return check(offset + i, status, reply); },
   });
   try {
@@ -125,6 +126,26 @@ test('a replica killed (SIGKILL) mid-load: the client sees no failed request', {
   // nginx did meet the dead replica (and so retried elsewhere): the client's 0 failures are not for lack of trying.
   assert.ok(nginx.upstreamErrors(join(dir, 'nginx'), victim.opts.httpPort).length > 0, 'nginx saw the killed replica fail');
   await startReplica(2, victim.opts.httpPort, victim.opts.metricsPort);
+});
+
+test('the control: the same kill through nginx without `non_idempotent` fails the requests the dead replica held', { skip, timeout: 60_000 }, async () => {
+  const plain = await Nginx.start(join(dir, 'nginx-control'), await freePort(), replicas.map((r) => r.opts.httpPort),
+    { edit: (site) => site.replace(/^( *proxy_next_upstream [^;]*) non_idempotent;$/m, '$1;') });
+  try {
+    assert.doesNotMatch(readFileSync(join(dir, 'nginx-control', 'nginx.conf'), 'utf8'), /^ *proxy_next_upstream [^;]*non_idempotent/m);
+    const victim = replicas[2];
+    const { failures } = await underLoad(5e5, async (served) => {
+      await waitFor(() => served() >= 300);
+      await victim.stop('SIGKILL');
+      const at = served();
+      await waitFor(() => served() >= at + 300);
+    }, plain);
+    assert.ok(failures.length > 0, 'without non_idempotent, nginx does not resend a POST a replica had received');
+    assert.ok(failures.every((f) => / 502 /.test(f)), failures[0]);
+    await startReplica(2, victim.opts.httpPort, victim.opts.metricsPort);
+  } finally {
+    await plain.stop();
+  }
 });
 
 test('a rolling restart (SIGTERM drains each replica, then it starts again) under load: no failed request', { skip, timeout: 120_000 }, async () => {
