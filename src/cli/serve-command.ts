@@ -41,6 +41,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     computeNice: opts.computeNice,
     allowOrtTelemetry: opts.allowOrtTelemetry,
     cache: opts.cache,
+    modelCacheDir: opts.modelCacheDir,
+    modelCacheMaxBytes: opts.modelCacheMaxBytes,
   });
   const failed = server.repositoryIndex().filter((r) => r.state !== 'READY');
   if (failed.length > 0 && opts.exitOnError) {

@@ -35,6 +35,10 @@ export interface ServeOptions {
   readonly allowOrtTelemetry: boolean;
   /** Response cache tiers (--cache-config), in lookup order; empty = no cache. */
   readonly cache: readonly TierSpec[];
+  /** Where ONNX sessions keep optimized graphs across starts (--model-cache-dir); undefined = no caching. */
+  readonly modelCacheDir: string | undefined;
+  /** That folder's size bound (--model-cache-max-bytes); undefined = the server's default. */
+  readonly modelCacheMaxBytes: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -79,6 +83,11 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   local,size=256MiB | lmdb,path=DIR,size=2GiB |
                                   redis,host=H,port=P[,user=U,password=…,db=N,timeout=MS,ttl=S]; models opt in with
                                   response_cache { enable: true } (see docs/cache.md)
+  --model-cache-dir DIR           keep each ONNX model's optimized graph in DIR (created when missing; servers may
+                                  share it), so a restart skips graph optimization (default: no caching; see
+                                  docs/model-cache.md)
+  --model-cache-max-bytes N       the most DIR may hold; the least recently used entries beyond it are removed
+                                  (default 2147483648)
   -h, --help                      this help
 `;
 
@@ -95,6 +104,11 @@ function bool(name: string, v: string | undefined): boolean {
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   throw new UsageError(`--${name} takes true or false, got '${v}'`);
+}
+
+function nonEmpty(name: string, v: string | undefined): string | undefined {
+  if (v !== undefined && v.trim() === '') throw new UsageError(`--${name} needs a folder, got ''`);
+  return v;
 }
 
 function cacheTiers(flags: readonly string[]): TierSpec[] {
@@ -143,6 +157,8 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'exit-timeout-secs': { type: 'string' },
         'allow-ort-telemetry': { type: 'string' },
         'cache-config': { type: 'string', multiple: true },
+        'model-cache-dir': { type: 'string' },
+        'model-cache-max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -194,5 +210,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 0, 86_400) ?? 30,
     allowOrtTelemetry: bool('allow-ort-telemetry', values['allow-ort-telemetry']),
     cache: Object.freeze(cacheTiers(values['cache-config'] ?? [])),
+    modelCacheDir: nonEmpty('model-cache-dir', values['model-cache-dir']),
+    modelCacheMaxBytes: int('model-cache-max-bytes', values['model-cache-max-bytes'], 0),
   });
 }
