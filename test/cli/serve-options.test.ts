@@ -9,6 +9,7 @@ test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-com
     logVerbose: 0, logFormat: undefined, limits: {},
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
     computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false, cache: [],
+    modelCacheDir: undefined, modelCacheMaxBytes: undefined,
   });
 });
 
@@ -78,4 +79,12 @@ test('--exit-timeout-secs (tritonserver\'s, default 30) and --allow-ort-telemetr
   assert.ok(f !== 'help' && !f.allowOrtTelemetry);
   assert.throws(() => parseServeArgs(['--model-repository', 'r', '--exit-timeout-secs', 'soon']), /--exit-timeout-secs must be an integer/);
   assert.throws(() => parseServeArgs(['--model-repository', 'r', '--allow-ort-telemetry=sure']), /--allow-ort-telemetry takes true or false/);
+});
+
+test('--model-cache-dir DIR and --model-cache-max-bytes N (default: no model cache)', () => {
+  const o = parseServeArgs(['--model-repository', 'r', '--model-cache-dir', '/var/cache/autoglm', '--model-cache-max-bytes', '1048576']);
+  assert.ok(o !== 'help');
+  assert.deepEqual([o.modelCacheDir, o.modelCacheMaxBytes], ['/var/cache/autoglm', 1048576]);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-dir', '']), /--model-cache-dir needs a folder/);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-max-bytes', '-1']), /--model-cache-max-bytes must be an integer/);
 });
