@@ -86,5 +86,5 @@ test('--model-cache-dir DIR and --model-cache-max-bytes N (default: no model cac
   assert.ok(o !== 'help');
   assert.deepEqual([o.modelCacheDir, o.modelCacheMaxBytes], ['/var/cache/autoglm', 1048576]);
   assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-dir', '']), /--model-cache-dir needs a folder/);
-  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-max-bytes', '-1']), /--model-cache-max-bytes must be an integer/);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-max-bytes', '2GiB']), /--model-cache-max-bytes must be an integer/);
 });
