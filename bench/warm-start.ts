@@ -23,7 +23,6 @@ import { pinServersTo, requireCommands, spawnAutoglmServe } from './baselines/pr
 import { fmtRatio, median, sleep } from './batching-common.js';
 import { ENTRY_SUFFIX } from '../src/backends/onnx/model-cache-key.js';
 import { readEntry } from '../src/backends/onnx/optimized-model-file.js';
-import { OnnxBackend } from '../src/backends/onnx/onnx-backend.js';
 import type { InstanceSpec } from '../src/backends/backend.js';
 import { loadModelConfig, scanModel } from '../src/repository/index.js';
 
@@ -153,6 +152,8 @@ for (const [k, model] of ['ocr_det', 'ocr_rec'].entries()) {
   console.log(`${model} session creation (1 thread, CPU ${serverCpus}, medians of 3): optimized now ${cold.toFixed(1)} ms, from the entry ${warm.toFixed(1)} ms (${(warm / cold).toFixed(2)}×)`);
 }
 // A whole ONNX instance as the server makes one (worker thread start + key + session), so the session's share shows.
+// From dist/, as the server runs: through tsx a worker would also compile its sources.
+const { OnnxBackend } = await import(join(ROOT, 'dist', 'src', 'backends', 'onnx', 'onnx-backend.js')) as typeof import('../src/backends/onnx/onnx-backend.js');
 const backend = new OnnxBackend();
 for (const model of ['ocr_det', 'ocr_rec']) {
   const spec = (modelCache?: { dir: string; maxBytes: number }): InstanceSpec => ({

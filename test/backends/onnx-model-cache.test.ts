@@ -108,6 +108,7 @@ test('the key changes with the model bytes, the optimization level and the ORT-v
   assert.match(base ?? '', /^ocr_det-1-[0-9a-f]{40}$/);
   assert.equal(await key(det.spec({ threads: 2 })), base);
   assert.equal(await key(det.spec(param('enable_mem_pattern', 'false'))), base);
+  assert.equal(await key(det.spec(param('intra_op_thread_affinities', '1'))), base);
   assert.notEqual(await key(det.spec(param('graph_optimization_level', 'extended'))), base);
   assert.equal(await key(det.spec(param('graph_optimization_level', 'disabled'))), undefined, 'nothing to cache');
   const other = tempModel('ocr_det', Buffer.concat([detBytes.subarray(0, -1), Buffer.from([detBytes[detBytes.length - 1] ^ 1])]));

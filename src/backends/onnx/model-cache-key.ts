@@ -94,9 +94,10 @@ function graphOptions(plan: SessionPlan): string {
   for (const [k, v] of Object.entries(plan.options)) {
     if (GRAPH_NEUTRAL.has(k)) continue;
     if (k === 'extra') {
-      const session = Object.entries((v as { session?: Record<string, unknown> }).session ?? {})
-        .filter(([key]) => !GRAPH_NEUTRAL_EXTRA.has(key));
-      picked.extra = { ...(v as object), session: Object.fromEntries(session) };
+      const { session = {}, ...rest } = v as { session?: Record<string, unknown> };
+      const kept = Object.entries(session).filter(([key]) => !GRAPH_NEUTRAL_EXTRA.has(key));
+      const extra = kept.length > 0 ? { ...rest, session: Object.fromEntries(kept) } : rest;
+      if (Object.keys(extra).length > 0) picked.extra = extra;
       continue;
     }
     picked[k] = v;
