@@ -21,6 +21,17 @@ export class InstanceDiedError extends InferenceError {
  */
 export type InstanceHealth = 'READY' | 'RESTARTING' | 'FAILED' | 'UNLOADED';
 
+/**
+ * Where ONNX sessions keep their optimized graphs between starts (InferenceServerOptions.modelCacheDir;
+ * docs/model-cache.md). Backends that optimize nothing ignore it.
+ */
+export interface ModelCacheSettings {
+  /** An existing folder, possibly shared with other servers. */
+  readonly dir: string;
+  /** The most the folder's entries may take; the least recently used beyond it are removed. */
+  readonly maxBytes: number;
+}
+
 /** Everything a backend needs to create one instance of one model version. Frozen by the server. */
 export interface InstanceSpec {
   readonly model: string;
@@ -39,6 +50,8 @@ export interface InstanceSpec {
   readonly gpu?: number;
   /** Threads this instance may use for compute (the server splits cores among instances). */
   readonly threads: number;
+  /** The optimized-model cache; absent = none. */
+  readonly modelCache?: ModelCacheSettings;
 }
 
 /** Time spent in each phase of one execute call, in microseconds (Triton's compute_input/infer/output). */

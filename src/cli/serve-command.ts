@@ -67,6 +67,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       startupModels: opts.startupModels,
       pollSecs: opts.pollSecs,
       controlToken: opts.controlToken,
+      modelCacheDir: opts.modelCacheDir,
+      modelCacheMaxBytes: opts.modelCacheMaxBytes,
     });
     server = await creating;
   } catch (err) {

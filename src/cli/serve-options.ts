@@ -48,6 +48,10 @@ export interface ServeOptions {
   readonly pollSecs: number;
   /** The control token read from --control-token-file (load/unload need it), if given. */
   readonly controlToken: string | undefined;
+  /** Where ONNX sessions keep optimized graphs across starts (--model-cache-dir); undefined = no caching. */
+  readonly modelCacheDir: string | undefined;
+  /** That folder's size bound (--model-cache-max-bytes); undefined = the server's default. */
+  readonly modelCacheMaxBytes: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -102,6 +106,11 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --repository-poll-secs N        poll mode: seconds between rescans (default 15)
   --control-token-file FILE       load/unload need 'Authorization: Bearer <token>' with the token in FILE (first
                                   line; compared in constant time)
+  --model-cache-dir DIR           keep each ONNX model's optimized graph in DIR (created when missing; servers may
+                                  share it), so a restart skips graph optimization (default: no caching; see
+                                  docs/model-cache.md)
+  --model-cache-max-bytes N       the most DIR may hold; the least recently used entries beyond it are removed
+                                  (default 2147483648)
   -h, --help                      this help
 `;
 
@@ -118,6 +127,11 @@ function bool(name: string, v: string | undefined): boolean {
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   throw new UsageError(`--${name} takes true or false, got '${v}'`);
+}
+
+function nonEmpty(name: string, v: string | undefined): string | undefined {
+  if (v !== undefined && v.trim() === '') throw new UsageError(`--${name} needs a folder, got ''`);
+  return v;
 }
 
 function cacheTiers(flags: readonly string[]): TierSpec[] {
@@ -184,6 +198,8 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'load-model': { type: 'string', multiple: true },
         'repository-poll-secs': { type: 'string' },
         'control-token-file': { type: 'string' },
+        'model-cache-dir': { type: 'string' },
+        'model-cache-max-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -249,5 +265,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     startupModels: Object.freeze([...startupModels]),
     pollSecs: pollSecs ?? 15,
     controlToken: tokenFile === undefined ? undefined : readToken(tokenFile),
+    modelCacheDir: nonEmpty('model-cache-dir', values['model-cache-dir']),
+    modelCacheMaxBytes: int('model-cache-max-bytes', values['model-cache-max-bytes'], 0),
   });
 }

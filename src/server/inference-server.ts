@@ -7,6 +7,7 @@ import {
 } from '../core/index.js';
 import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
+import { modelCacheSettings } from '../backends/model-cache.js';
 import type {
   AdmissionProbe, InferenceService, ModelMetadata, ModelStatistics, ModelStatisticsResponse, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
@@ -80,6 +81,13 @@ export interface InferenceServerOptions {
   readonly pollSecs?: number;
   /** When set, loadModel/unloadModel need `Bearer <token>` as their authorization (compared in constant time). */
   readonly controlToken?: string;
+  /**
+   * A folder where ONNX sessions keep their optimized graphs, so a restart skips graph optimization (created when
+   * missing; may be shared by servers; docs/model-cache.md). Absent = no caching.
+   */
+  readonly modelCacheDir?: string;
+  /** The most the model cache folder may hold; default DEFAULT_MODEL_CACHE_MAX_BYTES (2 GiB). */
+  readonly modelCacheMaxBytes?: number;
 }
 
 /** The default of InferenceServerOptions.computeNice (measured in docs/overload.md). */
@@ -127,6 +135,7 @@ export class InferenceServer implements InferenceService {
       backends,
       onWarning: (model: string, warning: string) => this.log.warn({ model }, warning),
       cores,
+      modelCache: options.modelCacheDir === undefined ? undefined : modelCacheSettings(options.modelCacheDir, options.modelCacheMaxBytes),
       schedulerContext: {
         service: this, lookupConfig: (model: string, version: number) => this.lookupConfig(model, version),
         metrics: this.metrics, batchingPolicy: options.batchingPolicy,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type ModelConfig, dataTypeInfo, fromConfigName } from '../core/index.js';
-import type { Backend, InstanceSpec, ModelInstance } from '../backends/backend.js';
+import type { Backend, InstanceSpec, ModelCacheSettings, ModelInstance } from '../backends/backend.js';
 import { loadModelConfig, selectVersions, modelFilePath, scanModel } from '../repository/index.js';
 import { COMPOSITE_PLATFORMS, createScheduler, type SchedulerContext } from './scheduler-factory.js';
 import { compileRequestSpec } from './validate-request.js';
@@ -18,6 +18,8 @@ export interface LoadOptions {
   readonly onWarning?: (model: string, warning: string) => void;
   /** Cores to split among one version's instances (InferenceServerOptions.computeCores). */
   readonly cores: number;
+  /** InferenceServerOptions.modelCacheDir's settings; undefined = no optimized-model cache. */
+  readonly modelCache: ModelCacheSettings | undefined;
   readonly schedulerContext: SchedulerContext;
 }
 
@@ -92,7 +94,7 @@ export async function startVersion(m: ManagedModel, v: ModelVersion, config: Rea
   const versionDir = join(m.modelDir, v.version);
   const modelPath = modelFilePath(m.modelDir, v.version, config);
   const settled = await Promise.allSettled(plan.map((p) => backend.createInstance(Object.freeze({
-    model: m.name, version: v.version, modelDir: m.modelDir, versionDir, modelPath, config, threads, ...p,
+    model: m.name, version: v.version, modelDir: m.modelDir, versionDir, modelPath, config, threads, modelCache: opts.modelCache, ...p,
   }))));
   const instances: ModelInstance[] = [];
   let failure: unknown;

@@ -13,6 +13,7 @@ test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-com
     allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', allowDashboard: true, batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
     computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false, cache: [],
     modelControlMode: 'none', startupModels: [], pollSecs: 15, controlToken: undefined,
+    modelCacheDir: undefined, modelCacheMaxBytes: undefined,
   });
 });
 
@@ -123,4 +124,12 @@ test('model control: --model-control-mode (default none), --load-model with expl
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--model-cache-dir DIR and --model-cache-max-bytes N (default: no model cache)', () => {
+  const o = parseServeArgs(['--model-repository', 'r', '--model-cache-dir', '/var/cache/autoglm', '--model-cache-max-bytes', '1048576']);
+  assert.ok(o !== 'help');
+  assert.deepEqual([o.modelCacheDir, o.modelCacheMaxBytes], ['/var/cache/autoglm', 1048576]);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-dir', '']), /--model-cache-dir needs a folder/);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--model-cache-max-bytes', '2GiB']), /--model-cache-max-bytes must be an integer/);
 });

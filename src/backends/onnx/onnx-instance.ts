@@ -20,6 +20,7 @@ import { type Tensor, InferenceError, internal, unavailable } from '../../core/i
 import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
 import { InstanceLifecycle } from '../instance-lifecycle.js';
 import { missingProviderReason } from './execution-providers.js';
+import { cacheEntryFor } from './model-cache-key.js';
 import { sessionPlanFor } from './session-options.js';
 import { startWorker } from '../../core/start-worker.js';
 import { packInputs, transferSize, unpackOutput } from './tensor-transfer.js';
@@ -123,8 +124,9 @@ export class OnnxInstance implements ModelInstance {
     }
     const missing = missingProviderReason(plan.providers);
     if (missing !== undefined) throw unavailable(`${where}: ${missing}`);
-    const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options };
     try {
+      const cache = spec.modelCache && await cacheEntryFor(spec.modelPath, plan, spec.modelCache, `${spec.model}-${spec.version}`);
+      const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options, cache };
       return new OnnxInstance(spec, init, await loadWorker(spec, init));
     } catch (err) {
       throw unavailable(`${where}: ${(err as Error).message}`);

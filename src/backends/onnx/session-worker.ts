@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { invalidArgument } from '../../core/index.js';
 import { explainLoadError } from './execution-providers.js';
 import { classifyRunError, fromOrtTensor, toOrtTensor } from './ort-tensors.js';
+import { commitEntry, discardTemp, readEntry, tempPathFor } from './optimized-model-file.js';
 import type { FromWorker, ToWorker, WireOutput, WorkerInit } from './worker-protocol.js';
 
 const port = parentPort!;
@@ -61,10 +62,43 @@ class SessionHost {
   }
 }
 
+/**
+ * With a cache entry (docs/model-cache.md): a verified entry is loaded with graph optimization off (its graph is
+ * already optimized at the requested level, for this machine); otherwise the model is optimized as usual and ORT
+ * saves the result, which becomes the entry. A cache that cannot be read or written never fails the load: a bad
+ * entry is a miss, and a failed save is retried once without saving (e.g. a model ORT cannot save in one file).
+ */
+async function createSession(init: WorkerInit): Promise<ort.InferenceSession> {
+  const entry = init.cache;
+  if (entry === undefined) return ort.InferenceSession.create(init.modelPath, init.options);
+  const found = readEntry(entry);
+  if (found.kind === 'hit') {
+    try {
+      return await ort.InferenceSession.create(found.model, { ...init.options, graphOptimizationLevel: 'disabled' });
+    } catch {
+      // verified bytes ORT still refuses (e.g. written by a build that differs in ways the key misses): rewrite it
+    }
+  }
+  const temp = tempPathFor(entry);
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(init.modelPath, { ...init.options, optimizedModelFilePath: temp });
+  } catch {
+    discardTemp(temp);
+    return ort.InferenceSession.create(init.modelPath, init.options);
+  }
+  try {
+    commitEntry(entry, temp, ort.env.versions.node ?? 'unknown');
+  } catch {
+    // a full or read-only folder: this start is cold, the session is good
+  }
+  return session;
+}
+
 async function start(init: WorkerInit): Promise<void> {
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(init.modelPath, init.options);
+    session = await createSession(init);
   } catch (err) {
     post({ kind: 'loadFailed', message: explainLoadError(err instanceof Error ? err.message : String(err)) });
     port.close(); // nothing keeps the worker alive now: it ends once the message is out

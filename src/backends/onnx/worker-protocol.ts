@@ -8,11 +8,14 @@
  * transferred, never copied.
  */
 import type { DataType, ErrorCode } from '../../core/index.js';
+import type { CacheEntry } from './model-cache-key.js';
 import type { SessionOptions } from './session-options.js';
 
 export interface WorkerInit {
   readonly modelPath: string;
   readonly options: SessionOptions;
+  /** The optimized-model cache entry to load from or fill (model-cache-key.ts); absent = no caching. */
+  readonly cache?: CacheEntry;
 }
 
 /**
