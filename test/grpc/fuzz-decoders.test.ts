@@ -481,7 +481,7 @@ function corruptions(): Array<{ weight: number; arbitrary: fc.Arbitrary<Bad>; st
         }
       })],
     [2, treeEdit('model name not plain, empty or unknown; version not a number or unknown', fc.constantFrom('', '..', 'a/b', '../etc', 'x y', 'mlp\u0000', 'zz_unknown', 'v:abc', 'v:-1', 'v:1.5', 'v:99', 'v:0x1'), (t, name) => {
-      if (name.startsWith('v:')) t.head.splice(1, 0, str(2, name.slice(2)));
+      if (name.startsWith('v:')) t.head = [...t.head.filter((f) => !('no' in f && f.no === 2)), str(2, name.slice(2))];
       else t.head[0] = str(1, name);
     }, ['INVALID_ARGUMENT', 'NOT_FOUND'])],
     [2, treeEdit('datatype unknown or another one', fc.tuple(fc.nat(), fc.constantFrom('', 'fp32', 'FLOAT', 'TYPE_FP32', 'FP8', 'INT128', 'FP16', 'BF16', 'STRING')), (t, [k, dt]) => {
@@ -507,9 +507,10 @@ function corruptions(): Array<{ weight: number; arbitrary: fc.Arbitrary<Bad>; st
       ['binary_data_output', [{ no: 4, wire: FIXED64, v: Buffer.alloc(7) }]],
     ) as fc.Arbitrary<[string, Field[]]>, (t, [key, value]) => { t.head.push(msg(4, [str(1, key), msg(2, value)])); })],
     [1, treeEdit('shared memory asked for', fc.tuple(fc.nat(), fc.boolean()), (t, [k, onOutput], b) => {
-      const p = msg(4, [str(1, 'shared_memory_region'), msg(2, [str(3, 'region0')])]);
-      if (onOutput) t.head.push(msg(6, [str(1, [...specs.get(b.model)!.outputs][0]), p]));
-      else t.inputs[inputIndex(t, k)].push(p);
+      // InferInputTensor's parameters are field 4, InferRequestedOutputTensor's field 2.
+      const p = (no: number) => msg(no, [str(1, 'shared_memory_region'), msg(2, [str(3, 'region0')])]);
+      if (onOutput) t.head.push(msg(6, [str(1, [...specs.get(b.model)!.outputs][0]), p(2)]));
+      else t.inputs[inputIndex(t, k)].push(p(4));
     }, ['UNIMPLEMENTED'])],
     // Unknown fields: valid ones (deeply nested, every wire type) must not hide another corruption.
     [3, fc.tuple(fc.nat(), fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 8, max: 2 ** 29 - 1 }), fc.nat()).chain(([which, depth, no, where]) => {
@@ -562,7 +563,7 @@ test('the generator makes valid requests, and protobufjs encodes the same reques
   }), { seed: 1411, numRuns: 500 });
 });
 
-test('12,000 corrupted ModelInferRequest messages, decoded directly: each refused with the code its corruption calls for', { timeout: 120_000 }, () => {
+test('12,000 corrupted ModelInferRequest messages, decoded directly: each refused with the code its corruption calls for', { timeout: 120_000 }, (t) => {
   const labels = new Map<string, number>();
   const codes = new Map<string, number>();
   fc.assert(fc.property(fc.oneof(...corruptions()), (bad) => {
@@ -573,8 +574,33 @@ test('12,000 corrupted ModelInferRequest messages, decoded directly: each refuse
     if (r.message.length === 0) throw new Error(`empty message: ${show(bad)}`);
     codes.set(r.code, (codes.get(r.code) ?? 0) + 1);
   }), { seed: 1412, numRuns: 12_000 });
+  t.diagnostic(`${labels.size} kinds of corruption; codes: ${[...codes].map(([k, n]) => `${k}×${n}`).join(', ')}`);
   assert.ok(labels.size >= 30, `${labels.size} kinds of corruption: ${[...labels.keys()].join(', ')}`);
   for (const code of ['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND', 'UNIMPLEMENTED']) assert.ok((codes.get(code) ?? 0) > 0, `no ${code} among ${[...codes]}`);
+});
+
+test('regressions: decoder bugs this fuzzing found, each refused now (INVALID_ARGUMENT)', () => {
+  const b = fc.sample(baseArb('mlp'), { seed: 21, numRuns: 1 })[0];
+  const valid = treeOf({ ...b, params: false, outputs: [], id: undefined });
+  assert.equal(judge(encodeTree(valid)), 'accepted');
+  const cases: Array<[string, Tree, RegExp]> = [
+    // Lengths (and tags) were read as their low 32 bits: a length of 2^32 + 3 was taken for 3, and the message parsed.
+    ['a length of 2^32 + n', { ...valid, head: [{ splice: Buffer.concat([tagOf(1, LEN), varintOf(2n ** 32n + 3n), Buffer.from('mlp')]) }] }, /length at byte 1 does not fit in 32 bits/],
+    // Strings were decoded with U+FFFD for bad bytes: an id the client never sent was accepted (and echoed).
+    ['invalid UTF-8 in the id', { ...valid, head: [...valid.head, str(3, Buffer.from([0x61, 0xff, 0x62]))] }, /string field at byte \d+ is not valid UTF-8/],
+    ['invalid UTF-8 in a parameter key', { ...valid, head: [...valid.head, msg(4, [str(1, Buffer.from([0xc0, 0x80])), msg(2, [int(1, 1)])])] }, /not valid UTF-8/],
+    // Field number 0 was refused at the top level only; inside an input (or any nested message) it was skipped.
+    ['field number 0 inside an input', { ...valid, inputs: [[...valid.inputs[0], int(0, 5)]] }, /field number 0 at byte/],
+    // An InferParameter's member could run past the parameter's own length into its map entry, which then parsed on.
+    ['a parameter value past its length', { ...valid, head: [...valid.head, { splice: encode([{ no: 4, wire: LEN,
+      v: Buffer.concat([tagOf(2, LEN), varintOf(8), tagOf(4, FIXED64), Buffer.alloc(7, 0x11), Buffer.from([0x48, 0x48, 0x00])]) }]) }] }, /parameter value overruns its length/],
+  ];
+  for (const [label, tree, message] of cases) {
+    const r = judge(encodeTree(tree));
+    assert.ok(r !== 'accepted', `${label}: accepted`);
+    assert.equal(r.code, 'INVALID_ARGUMENT', `${label}: ${r.message}`);
+    assert.match(r.message, message, label);
+  }
 });
 
 // --- Through a real GrpcFrontend, over raw HTTP/2 ---
@@ -622,12 +648,13 @@ const frame = (m: Buffer, flag = 0, length = m.length) => {
 
 const GRPC_CODE = (code: ErrorCode) => ERROR_CODES[code].grpc;
 
-test('a sample over HTTP/2 (plus framing corruptions grpc-js never sends): each answered with the decoder\'s status; then the server serves correctly', { timeout: 120_000 }, async () => {
+test('a sample over HTTP/2 (plus framing corruptions grpc-js never sends): each answered with the decoder\'s status; then the server serves correctly', { timeout: 120_000 }, async (t) => {
   const session = connect(`http://${srv.target}`);
   session.on('error', () => {});
   try {
     const sample = fc.sample(fc.oneof(...corruptions()), { seed: 1413, numRuns: 400 });
     let sent = 0;
+    const statuses = new Map<number | undefined, number>();
     for (let i = 0; i < sample.length; i += 8) {
       await Promise.all(sample.slice(i, i + 8).map(async (bad, j) => {
         const want = judge(bad.bytes);
@@ -638,6 +665,7 @@ test('a sample over HTTP/2 (plus framing corruptions grpc-js never sends): each 
         assert.equal(a.httpStatus, 200, show(bad));
         assert.equal(a.grpcStatus, GRPC_CODE(want.code), `${a.grpcStatus} ${a.grpcMessage}; the decoder says ${want.code} ${want.message}: ${show(bad)}`);
         assert.equal(a.grpcMessage, want.code === 'NOT_FOUND' ? a.grpcMessage : want.message, show(bad));
+        statuses.set(a.grpcStatus, (statuses.get(a.grpcStatus) ?? 0) + 1);
         sent++;
       }));
     }
@@ -671,6 +699,7 @@ test('a sample over HTTP/2 (plus framing corruptions grpc-js never sends): each 
       sent++;
     }
     assert.ok(sent >= 400);
+    t.diagnostic(`${sent} calls; grpc-status of the sample: ${[...statuses].map(([k, n]) => `${k}×${n}`).join(', ')}`);
 
     // Still serving, and right: the valid message over raw HTTP/2 (its reply decoded by protobufjs), then grpc-js.
     const b = fc.sample(baseArb('mlp'), { seed: 8, numRuns: 1 })[0];
@@ -695,6 +724,43 @@ test('a sample over HTTP/2 (plus framing corruptions grpc-js never sends): each 
       assert.ok(k >= 0, input.name);
       assert.deepEqual(Buffer.from(ir.raw_output_contents[k]), rawOf(input.datatype, input.values), input.name);
     }
+  } finally {
+    session.close();
+  }
+});
+
+test('ModelStreamInfer: each bad message of a stream is answered with its error, in order, and the stream goes on', { timeout: 60_000 }, async () => {
+  const session = connect(`http://${srv.target}`);
+  session.on('error', () => {});
+  try {
+    const bad = fc.sample(fc.oneof(...corruptions()), { seed: 1414, numRuns: 60 });
+    const b = fc.sample(baseArb('mlp'), { seed: 10, numRuns: 1 })[0];
+    const good = encodeTree(treeOf({ ...b, outputs: [], id: 'the-good-one' }));
+    const messages = [...bad.map((x) => x.bytes), good, ...bad.slice(0, 5).map((x) => x.bytes)];
+    const a = await h2Call(session, Buffer.concat(messages.map((m) => frame(m))), {}, '/inference.GRPCInferenceService/ModelStreamInfer');
+    assert.equal(a.grpcStatus, 0, a.grpcMessage);
+    const decode = (packageDefinition()['inference.GRPCInferenceService'] as any).ModelStreamInfer.responseDeserialize as (b: Buffer) => any;
+    const replies: any[] = [];
+    for (let off = 0; off < a.body.length;) {
+      const len = a.body.readUInt32BE(off + 1);
+      replies.push(decode(a.body.subarray(off + 5, off + 5 + len)));
+      off += 5 + len;
+    }
+    assert.equal(replies.length, messages.length);
+    messages.forEach((m, i) => {
+      const want = judge(m);
+      if (want === 'accepted') {
+        assert.equal(replies[i].error_message, '', `reply ${i}`);
+        assert.equal(replies[i].infer_response.id, 'the-good-one');
+        const got = new Float32Array(Uint8Array.from(replies[i].infer_response.raw_output_contents[0]).buffer);
+        mlp.reference(Float32Array.from(b.inputs[0].values as number[]), b.inputs[0].shape[0])
+          .forEach((w, k) => assert.ok(Math.abs(got[k] - w) <= 1e-4 * (1 + Math.abs(w))));
+      } else if (want.code !== 'NOT_FOUND') {
+        assert.equal(replies[i].error_message, want.message, `reply ${i}: ${show(bad[i] ?? bad[i - bad.length - 1])}`);
+      } else {
+        assert.ok(replies[i].error_message.length > 0, `reply ${i}`);
+      }
+    });
   } finally {
     session.close();
   }
