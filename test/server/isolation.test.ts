@@ -1,13 +1,14 @@
 /**
- * Isolation (issue 14): a model that throws, loops forever (execute_timeout_ms) or exhausts its memory (max_heap_mb)
- * fails only its own requests; a healthy model served beside it keeps answering, correctly, and the misbehaving
+ * Isolation (issue 14): a model that throws, loops forever (execute_timeout_ms) or exhausts its memory (max_heap_mb),
+ * or an ONNX model whose run overruns its execute_timeout_ms, fails only its own requests; a healthy model served beside it keeps answering, correctly, and the misbehaving
  * model answers again once the bad input is gone. The latency side is measured in bench/isolation.ts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mlpModel, seededFloats, writeModel } from '../fixtures/models.js';
+import { InferenceError } from '../../src/core/index.js';
+import { mlpModel, seededFloats, slowModel, writeModel } from '../fixtures/models.js';
 import { type Running, postJson, startServer, tempRepo } from '../http/helpers.js';
 
 const repo = tempRepo('autoglm-isolation-');
@@ -41,6 +42,14 @@ output [ { name: "output" data_type: TYPE_FP32 dims: [ 2 ] } ]
 ` });
   writeJsModel('thrower', "throw new Error('boom');");
   writeJsModel('looper', 'for (;;) {}', { execute_timeout_ms: '300' });
+  // ~8 ms at batch 1, ~2.6 s at batch 4096 on one core here: far on either side of its 250 ms limit.
+  writeModel(repo.dir, 'slowpoke', slowModel(200), { config: `
+backend: "onnxruntime"
+max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 512 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ -1, 512 ] } ]
+parameters { key: "execute_timeout_ms" value: { string_value: "250" } }
+` });
   writeJsModel('hog', 'const keep = []; for (;;) keep.push(new Array(1e5).fill(Math.random()));', { max_heap_mb: '64' });
   srv = await startServer({ modelRepositories: [repo.dir] });
 });
@@ -85,8 +94,26 @@ for (const [model, expected] of [
   });
 }
 
+test('an ONNX run past execute_timeout_ms fails its request (INTERNAL, naming the limit); requests queued behind it run on the new worker; none hangs', { timeout: 60_000 }, async () => {
+  const x = (batch: number) => ({ name: 'x', datatype: 'FP32' as const, shape: [batch, 512], data: seededFloats(batch * 512, 4, 1) });
+  const big = srv.server.infer({ model: 'slowpoke', inputs: [x(4096)] });
+  const small = [1, 2, 3].map((n) => srv.server.infer({ model: 'slowpoke', inputs: [x(n)] }));
+  const checked = await healthyDuring(Promise.allSettled([big, ...small]));
+  await assert.rejects(big, (err: unknown) => {
+    assert.ok(err instanceof InferenceError, String(err));
+    assert.equal(err.code, 'INTERNAL');
+    assert.match(err.message, /execute took longer than 250 ms \(execute_timeout_ms\); the batch was abandoned/);
+    return true;
+  });
+  for (const [i, r] of (await Promise.all(small)).entries()) assert.deepEqual(r.outputs[0].shape, [i + 1, 512]);
+  assert.ok(checked >= 5);
+  // Over HTTP too, afterwards: a 200 from the replacement.
+  const r = await postJson(srv.base, '/v2/models/slowpoke/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 512], data: [...seededFloats(512, 4, 1)] }] });
+  assert.equal(r.status, 200, JSON.stringify(r.json).slice(0, 300));
+});
+
 test('every model is still ready afterwards', async () => {
-  for (const m of ['mlp', 'thrower', 'looper', 'hog']) {
+  for (const m of ['mlp', 'thrower', 'looper', 'hog', 'slowpoke']) {
     const r = await fetch(`${srv.base}/v2/models/${m}/ready`);
     assert.equal(r.status, 200, m);
   }

@@ -21,6 +21,7 @@ import {
   type TensorData,
 } from '../../core/index.js';
 import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
+import { executeTimeoutMs } from '../execute-timeout.js';
 import { InstanceLifecycle } from '../instance-lifecycle.js';
 import type { JsModelContext } from './js-model.js';
 import { packTensors, unpackTensor } from './tensor-wire.js';
@@ -69,9 +70,7 @@ export class JsModelInstance implements ModelInstance {
   constructor(private readonly spec: InstanceSpec) {
     this.name = spec.instanceName;
     this.batched = spec.config.max_batch_size > 0;
-    const t = spec.config.parameters?.execute_timeout_ms?.string_value;
-    this.timeoutMs = t === undefined ? 0 : Number(t);
-    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 0) throw new Error(`parameter execute_timeout_ms must be a whole number of milliseconds ≥ 0, got '${t}'`);
+    this.timeoutMs = executeTimeoutMs(spec);
     const heap = spec.config.parameters?.max_heap_mb?.string_value;
     this.maxHeapMb = heap === undefined ? 0 : Number(heap);
     if (!Number.isInteger(this.maxHeapMb) || this.maxHeapMb < 0) throw new Error(`parameter max_heap_mb must be a whole number of MiB ≥ 0, got '${heap}'`);

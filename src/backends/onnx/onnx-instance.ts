@@ -11,13 +11,20 @@
  * The thread hop itself (~20 µs each way and back on an idle core) is in none of the three.
  *
  * Process exit: ending a worker while it is inside session.run aborts the whole process (onnxruntime-node throws
- * a C++ Napi::Error into a terminating thread; measured with 1.30, `process.exit` during a run → SIGABRT). Owners
- * of instances must `await unload()` before exiting; unload waits for the native run to return.
+ * a C++ Napi::Error into a terminating thread; measured with 1.30, `process.exit` or `Worker.terminate()` during a
+ * run → SIGABRT once the run returns, and the thread computes to the end meanwhile). Owners of instances must
+ * `await unload()` before exiting; unload waits for the native run to return.
+ *
+ * Execute timeout (`parameters { key: "execute_timeout_ms" }`): a run cannot be interrupted (see above), so a run
+ * that overruns is abandoned, not ended: its batch fails at once (INTERNAL, naming the limit), the instance gets a
+ * new worker as for a death (same restart budget), and the old worker is left to finish its run — still using its
+ * CPU — and is closed when the run returns (`retire`).
  */
 import type { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { type Tensor, InferenceError, internal, unavailable } from '../../core/index.js';
 import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
+import { executeTimeoutMs } from '../execute-timeout.js';
 import { InstanceLifecycle } from '../instance-lifecycle.js';
 import { missingProviderReason } from './execution-providers.js';
 import { cacheEntryFor } from './model-cache-key.js';
@@ -60,6 +67,8 @@ interface PendingRun {
   readonly packUs: number;
   readonly resolve: (r: ExecuteResult) => void;
   readonly reject: (e: InferenceError) => void;
+  /** The execute_timeout_ms timer. */
+  timer?: NodeJS.Timeout;
 }
 
 export class OnnxInstance implements ModelInstance {
@@ -74,12 +83,16 @@ export class OnnxInstance implements ModelInstance {
   /** Id of the run the worker is inside (its caller may already be rejected); unload waits for it. */
   private busy: number | undefined;
   private exited = false;
-  private worker!: Worker;
+  /** Undefined from an overrun (its worker retired) until the replacement is adopted. */
+  private worker: Worker | undefined;
+  /** Workers left to finish an overrun run: each settles once its worker has ended. */
+  private readonly retired = new Set<Promise<void>>();
   private unloading: Promise<void> | undefined;
   private idle: (() => void) | undefined;
   private closed: (() => void) | undefined;
 
-  private constructor(private readonly spec: InstanceSpec, private readonly init: WorkerInit, first: { worker: Worker; ready: Ready }) {
+  private constructor(private readonly spec: InstanceSpec, private readonly init: WorkerInit, private readonly timeoutMs: number,
+    first: { worker: Worker; ready: Ready }) {
     this.name = spec.instanceName;
     this.inputNames = first.ready.inputNames;
     this.outputNames = first.ready.outputNames;
@@ -117,8 +130,10 @@ export class OnnxInstance implements ModelInstance {
   static async create(spec: InstanceSpec): Promise<OnnxInstance> {
     const where = `model '${spec.model}' version ${spec.version} instance '${spec.instanceName}'`;
     let plan;
+    let timeoutMs;
     try {
       plan = sessionPlanFor(spec);
+      timeoutMs = executeTimeoutMs(spec);
     } catch (err) {
       throw unavailable(`${where}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -127,7 +142,7 @@ export class OnnxInstance implements ModelInstance {
     try {
       const cache = spec.modelCache && await cacheEntryFor(spec.modelPath, plan, spec.modelCache, `${spec.model}-${spec.version}`);
       const init: WorkerInit = { modelPath: spec.modelPath, options: plan.options, cache };
-      return new OnnxInstance(spec, init, await loadWorker(spec, init));
+      return new OnnxInstance(spec, init, timeoutMs, await loadWorker(spec, init));
     } catch (err) {
       throw unavailable(`${where}: ${(err as Error).message}`);
     }
@@ -156,11 +171,14 @@ export class OnnxInstance implements ModelInstance {
     const buffer = this.buffer;
     this.buffer = undefined;
     const msg: ToWorker = { kind: 'run', id, buffer, inputs: wire, outputNames: [...outputNames] };
+    const worker = this.worker!;
     return new Promise<ExecuteResult>((resolve, reject) => {
-      this.pending = { id, packUs, resolve, reject };
+      const run: PendingRun = { id, packUs, resolve, reject };
+      this.pending = run;
       this.busy = id;
       try {
-        this.worker.postMessage(msg, [buffer]);
+        worker.postMessage(msg, [buffer]);
+        if (this.timeoutMs > 0) run.timer = setTimeout(() => this.overran(worker, id), this.timeoutMs);
       } catch (err) {
         // Nothing was sent: the instance stays idle and keeps its buffer.
         this.pending = undefined;
@@ -185,6 +203,7 @@ export class OnnxInstance implements ModelInstance {
     const p = this.pending;
     if (p === undefined || p.id !== msg.id) return; // its caller was already rejected (unload)
     this.pending = undefined;
+    clearTimeout(p.timer);
     if (msg.kind === 'failed') {
       p.reject(new InferenceError(msg.code, msg.message));
       return;
@@ -211,8 +230,52 @@ export class OnnxInstance implements ModelInstance {
     this.closed?.();
     const p = this.pending;
     this.pending = undefined;
+    if (p) clearTimeout(p.timer);
     const err = this.life.died(reason);
     p?.reject(err);
+  }
+
+  /**
+   * Run `id` on `worker` passed execute_timeout_ms. Its batch fails now (INTERNAL, not retried: it is what kept the
+   * worker busy); the worker is retired and the lifecycle starts a replacement, as for a death.
+   */
+  private overran(worker: Worker, id: number): void {
+    const p = this.pending;
+    if (worker !== this.worker || p === undefined || p.id !== id) return;
+    this.pending = undefined;
+    this.busy = undefined;
+    this.worker = undefined;
+    this.retire(worker, id);
+    const limit = `execute took longer than ${this.timeoutMs} ms (execute_timeout_ms)`;
+    const err = this.life.died(`${limit}: its run cannot be interrupted, so its worker is left to finish it and then ends`);
+    p.reject(this.life.health === 'UNLOADED' ? err
+      : new InferenceError('INTERNAL', `model '${this.spec.model}' (${this.name}): ${limit}; the batch was abandoned`));
+  }
+
+  /**
+   * Ends `worker` once its run `id` has returned: terminating it inside session.run would abort the process. Until
+   * then the thread keeps computing (ORT has no way to stop a run from outside it). Unload waits for these.
+   */
+  private retire(worker: Worker, id: number): void {
+    const ended = new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const end = (): void => {
+        worker.off('message', onMessage);
+        clearTimeout(timer);
+        void worker.terminate().finally(resolve);
+      };
+      const onMessage = (msg: FromWorker): void => {
+        if ((msg.kind === 'result' || msg.kind === 'failed') && msg.id === id) {
+          // Out of session.run: let it release its session, then end it (at most CLOSE_GRACE_MS later).
+          timer = setTimeout(end, CLOSE_GRACE_MS);
+          worker.postMessage({ kind: 'close' } satisfies ToWorker);
+        } else if (msg.kind === 'closed') end();
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', () => { worker.off('message', onMessage); clearTimeout(timer); resolve(); });
+    });
+    this.retired.add(ended);
+    void ended.then(() => this.retired.delete(ended));
   }
 
   unload(): Promise<void> {
@@ -224,19 +287,25 @@ export class OnnxInstance implements ModelInstance {
     const settled = this.life.unload(); // a worker loading now is discarded when it is ready
     const p = this.pending;
     this.pending = undefined;
+    if (p) clearTimeout(p.timer);
     p?.reject(unavailable(`instance '${this.name}' was unloaded`));
     await settled;
     // Never terminate a worker inside session.run: when the native run returns into a terminated thread,
     // onnxruntime-node throws a C++ Napi::Error and the whole process aborts (seen with 1.30). So wait for the
     // run to end (its caller is already rejected), let the worker release its session, then end it.
     if (this.busy !== undefined) await new Promise<void>((resolve) => { this.idle = resolve; });
-    if (!this.exited) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, CLOSE_GRACE_MS);
-        this.closed = () => { clearTimeout(timer); resolve(); };
-        this.worker.postMessage({ kind: 'close' } satisfies ToWorker);
-      });
+    const worker = this.worker;
+    if (worker !== undefined) {
+      if (!this.exited) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+          this.closed = () => { clearTimeout(timer); resolve(); };
+          worker.postMessage({ kind: 'close' } satisfies ToWorker);
+        });
+      }
+      await worker.terminate();
     }
-    await this.worker.terminate();
+    // Runs abandoned for overrunning execute_timeout_ms end when they end; ending their threads sooner would abort.
+    await Promise.all(this.retired);
   }
 }

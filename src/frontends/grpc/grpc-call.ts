@@ -179,6 +179,10 @@ export class GrpcCall {
           flag = p[0];
           len = p.readUInt32BE(1);
         }
+        if (flag > 1) {
+          this.fail(new InferenceError('INVALID_ARGUMENT', `a message's compressed flag is ${flag}: it must be 0 or 1`));
+          return;
+        }
         const limit = this.host.limits.maxBodyBytes;
         if (len > limit) {
           this.fail(new InferenceError('PAYLOAD_TOO_LARGE', `request message of ${len} bytes exceeds the limit of ${limit} bytes (--max-request-body-bytes)`));

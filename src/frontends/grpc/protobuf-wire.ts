@@ -7,6 +7,8 @@
  * message of grpc_service.proto has them.
  */
 
+import { isUtf8 } from 'node:buffer';
+
 export const VARINT = 0;
 export const FIXED64 = 1;
 export const LEN = 2;
@@ -82,10 +84,24 @@ export class WireReader {
     this.hi = hi >>> 0;
   }
 
+  /**
+   * A varint that must fit in 32 bits, unsigned (a tag, a length). Refused when it does not: reading only its low
+   * bits would turn a length of 2^32 + 3 into 3 and parse the rest of the message as something it is not.
+   */
+  private strict32(what: string): number {
+    const p = this.pos;
+    if (p < this.end && this.buf[p] < 0x80) {
+      this.pos = p + 1;
+      return this.buf[p];
+    }
+    this.varint64();
+    if (this.hi !== 0) throw new WireError(`${what} at byte ${p} does not fit in 32 bits`);
+    return this.lo;
+  }
+
   /** A length-delimited field's length, checked against what is left of the message. */
   length(): number {
-    const n = this.uint32();
-    // uint32() drops bits past 32; a length that needs them cannot fit in a message anyway.
+    const n = this.strict32('length');
     if (n > this.end - this.pos) throw new WireError(`length ${n} at byte ${this.pos} runs past the end of its message (${this.end - this.pos} bytes left)`);
     return n;
   }
@@ -112,12 +128,33 @@ export class WireReader {
     return v;
   }
 
-  /** A string field's value (UTF-8). */
+  /**
+   * A string field's value. proto3 strings must be valid UTF-8, and parsers refuse one that is not (protobuf's own
+   * do): decoding it would turn the bad bytes into U+FFFD and accept a name or id the client never sent.
+   */
   string(): string {
     const n = this.length();
-    const s = this.buf.toString('utf8', this.pos, this.pos + n);
-    this.pos += n;
-    return s;
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + n;
+    let ascii = true;
+    for (let p = start; p < end; p++) {
+      if (buf[p] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii && !isUtf8(buf.subarray(start, end))) throw new WireError(`string field at byte ${start} is not valid UTF-8`);
+    this.pos = end;
+    return buf.toString(ascii ? 'latin1' : 'utf8', start, end);
+  }
+
+  /** A field's tag (field number << 3 | wire type); field number 0 is not a field. */
+  tag(): number {
+    const at = this.pos;
+    const tag = this.strict32('tag');
+    if (tag >>> 3 === 0) throw new WireError(`field number 0 at byte ${at}`);
+    return tag;
   }
 
   /** Skips the value of a field of wire type `wire`. */

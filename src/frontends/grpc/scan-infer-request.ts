@@ -74,7 +74,7 @@ function int64Value(r: WireReader, signed: boolean): number | bigint {
 function readParam(r: WireReader, end: number): WireParam {
   let p: WireParam = NONE;
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = r.tag();
     switch (tag >>> 3) {
       case 1: expectWire(tag, VARINT, 'bool_param', r); r.varint64(); p = { kind: 'bool', value: (r.lo | r.hi) !== 0 }; break;
       case 2: expectWire(tag, VARINT, 'int64_param', r); r.varint64(); p = { kind: 'int64', value: int64Value(r, true) }; break;
@@ -84,6 +84,8 @@ function readParam(r: WireReader, end: number): WireParam {
       default: r.skip(wireOf(tag));
     }
   }
+  // A member's value may not run past the InferParameter message into the fields after it.
+  if (r.pos !== end) throw new WireError(`parameter value overruns its length at byte ${r.pos}`);
   return p;
 }
 
@@ -94,7 +96,7 @@ function readParamEntry(r: WireReader, into: Map<string, WireParam>): void {
   let key = '';
   let value: WireParam = NONE;
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = r.tag();
     if (tag === ((1 << 3) | LEN)) key = r.string();
     else if (tag === ((2 << 3) | LEN)) {
       const n = r.length();
@@ -130,7 +132,7 @@ function readInput(r: WireReader): ScannedInput {
   let parameters: Map<string, WireParam> | undefined;
   const contents: number[] = [];
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = r.tag();
     switch (tag >>> 3) {
       case 1: expectWire(tag, LEN, 'input name', r); name = r.string(); break;
       case 2: expectWire(tag, LEN, 'input datatype', r); datatype = r.string(); break;
@@ -156,7 +158,7 @@ function readOutput(r: WireReader): ScannedOutput {
   let name = '';
   let parameters: Map<string, WireParam> | undefined;
   while (r.pos < end) {
-    const tag = r.uint32();
+    const tag = r.tag();
     if (tag === ((1 << 3) | LEN)) name = r.string();
     else if (tag === ((2 << 3) | LEN)) readParamEntry(r, (parameters ??= new Map()));
     else r.skip(wireOf(tag));
@@ -176,7 +178,7 @@ export function scanInferRequest(message: Buffer, receivedUs: number): ScannedIn
   const outputs: ScannedOutput[] = [];
   const raw: number[] = [];
   while (!r.done) {
-    const tag = r.uint32();
+    const tag = r.tag();
     switch (tag >>> 3) {
       case 1: expectWire(tag, LEN, 'model_name', r); modelName = r.string(); break;
       case 2: expectWire(tag, LEN, 'model_version', r); modelVersion = r.string(); break;
@@ -191,9 +193,7 @@ export function scanInferRequest(message: Buffer, receivedUs: number): ScannedIn
         r.pos += n;
         break;
       }
-      default:
-        if (tag >>> 3 === 0) throw new WireError(`field number 0 at byte ${r.pos}`);
-        r.skip(wireOf(tag));
+      default: r.skip(wireOf(tag));
     }
   }
   return { message, receivedUs, modelName, modelVersion, id, parameters, inputs, outputs, raw };

@@ -55,7 +55,7 @@ export function decodeContents(name: string, dt: DataType, message: Buffer, span
   for (let s = 0; s < spans.length; s += 2) {
     const r = new WireReader(message, spans[s], spans[s + 1]);
     while (!r.done) {
-      const tag = r.uint32();
+      const tag = r.tag();
       const f = tag >>> 3;
       const wire = tag & 7;
       if (f === field) {
@@ -85,7 +85,7 @@ export function decodeContents(name: string, dt: DataType, message: Buffer, span
     for (let s = 0; s < spans.length; s += 2) {
       const r = new WireReader(message, spans[s], spans[s + 1]);
       while (!r.done) {
-        const tag = r.uint32();
+        const tag = r.tag();
         if (tag >>> 3 !== field) { r.skip(tag & 7); continue; }
         const n = r.length();
         out[i++] = message.subarray(r.pos, r.pos + n);
@@ -99,7 +99,7 @@ export function decodeContents(name: string, dt: DataType, message: Buffer, span
   for (let s = 0; s < spans.length; s += 2) {
     const r = new WireReader(message, spans[s], spans[s + 1]);
     while (!r.done) {
-      const tag = r.uint32();
+      const tag = r.tag();
       if (tag >>> 3 !== field) { r.skip(tag & 7); continue; }
       if ((tag & 7) === LEN) {
         const len = r.length();
