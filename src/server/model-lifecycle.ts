@@ -136,6 +136,9 @@ export class ModelLifecycle {
     const old = this.models.get(name);
     const fresh = new ManagedModel(name, root, modelDir);
     fresh.scanError = old?.scanError;
+    // A model not counted by readiness (unloaded, or new in poll mode) is not counted while it loads either: a server
+    // that serves its other models stays ready (load() counts it once loaded).
+    fresh.wanted = old?.wanted ?? true;
     if (!old || old.state !== 'READY') this.models.set(name, fresh); // nothing serves: show LOADING meanwhile
     fresh.fingerprint = await modelFingerprint(modelDir).catch(() => '');
     await this.build(fresh);
@@ -289,6 +292,7 @@ export class ModelLifecycle {
       if (m && (m.fingerprint === print || m.attemptedFingerprint === print)) continue;
       if (m && m.modelDir !== f.modelDir) continue; // the same name found in another root: leave the known one
       const entry = m ?? new ManagedModel(f.name, f.root, f.modelDir);
+      if (!m) entry.wanted = false; // counted by readiness once loaded
       entry.scanError = f.error;
       entry.attemptedFingerprint = print;
       if (!m) this.models.set(f.name, entry);

@@ -88,6 +88,43 @@ function grpcCall(port: number, rpc: string, req: object, auth?: string): Promis
   });
 }
 
+test('readiness: loading a model that was unloaded (or is new) leaves a serving server ready; a failed load then counts', async () => {
+  const repo = tempRepo();
+  writeMlp(repo.dir, 'a', '1', 1);
+  const dir = join(repo.dir, 'slow', '1');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(repo.dir, 'slow', 'config.pbtxt'), `backend: "js"
+max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+`);
+  writeFileSync(join(dir, 'model.mjs'), `export async function initialize() { await new Promise((r) => setTimeout(r, 400)); }
+export function execute([x]) { return [{ name: 'y', datatype: 'FP32', shape: x.shape, data: x.data }]; }
+`);
+  const server = await InferenceServer.create({ modelRepositories: [repo.dir], modelControlMode: 'explicit', startupModels: ['a'] });
+  try {
+    assert.equal(server.isReady(), true);
+    const loading = server.loadModel('slow');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(server.repositoryIndex().find((r) => r.name === 'slow')?.state, 'LOADING');
+    assert.equal(server.isReady(), true, 'still ready while it loads');
+    await loading;
+    await server.unloadModel('slow');
+    const again = server.loadModel('slow');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(server.isReady(), true, 'ready while an unloaded model loads again');
+    await again;
+    assert.equal(server.isReady(), true);
+    writeFileSync(join(dir, 'model.mjs'), 'export function execute() { throw new Error("x"); }\nthrow new Error("broken module");\n');
+    await server.unloadModel('slow');
+    await assert.rejects(server.loadModel('slow'), /broken module/);
+    assert.equal(server.isReady(), false, 'a model asked for and failed counts against readiness');
+  } finally {
+    await server.close();
+    repo.remove();
+  }
+});
+
 test('control token: load/unload need Authorization: Bearer <token> (401 + WWW-Authenticate otherwise), over HTTP and gRPC', async () => {
   const repo = tempRepo();
   writeMlp(repo.dir, 'a', '1', 1);
