@@ -59,7 +59,7 @@ function readTensorName(bytes: Uint8Array): string {
   return '';
 }
 
-function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
+export function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
   let name = '';
   let elemType = 0;
   let dims: (number | string | null)[] | undefined;

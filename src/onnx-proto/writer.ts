@@ -51,7 +51,7 @@ export interface OnnxGraphSpec {
   readonly irVersion?: number;
 }
 
-function tensorProto(t: OnnxTensorValue): ProtoWriter {
+export function tensorProto(t: OnnxTensorValue): ProtoWriter {
   const w = new ProtoWriter();
   for (const d of t.dims) w.int(1, d);
   w.int(2, t.elemType);
@@ -61,7 +61,7 @@ function tensorProto(t: OnnxTensorValue): ProtoWriter {
   return w;
 }
 
-function attributeProto(name: string, a: OnnxAttribute): ProtoWriter {
+export function attributeProto(name: string, a: OnnxAttribute): ProtoWriter {
   const w = new ProtoWriter().string(1, name);
   if ('i' in a) w.int(3, a.i).int(20, 2);
   else if ('f' in a) w.float(2, a.f).int(20, 1);
@@ -77,7 +77,7 @@ function attributeProto(name: string, a: OnnxAttribute): ProtoWriter {
   return w;
 }
 
-function valueInfo(v: OnnxValueSpec): ProtoWriter {
+export function valueInfo(v: OnnxValueSpec): ProtoWriter {
   const shape = new ProtoWriter();
   for (const d of v.dims) {
     const dim = new ProtoWriter();
