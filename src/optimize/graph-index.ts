@@ -61,6 +61,20 @@ export function constantOf(g: OnnxGraph, name: string): OnnxTensor | undefined {
   return t;
 }
 
+/** Initializers and Constant nodes' tensors by value name: every value fixed before the model runs. */
+export function constantTensors(g: OnnxGraph): Map<string, OnnxTensor> {
+  const out = new Map<string, OnnxTensor>();
+  for (const name of g.initializers.keys()) {
+    const t = constantOf(g, name);
+    if (t) out.set(name, t);
+  }
+  for (const n of g.nodes) {
+    const t = n.opType === 'Constant' && isDefaultDomain(n) ? attr(n, 'value')?.t : undefined;
+    if (t && n.outputs[0]) out.set(n.outputs[0], t);
+  }
+  return out;
+}
+
 export function attr(n: OnnxNode, name: string) {
   const a = n.attrs.find((x) => x.name === name);
   return a ? readAttr(a) : undefined;

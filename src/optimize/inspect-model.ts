@@ -3,8 +3,8 @@
  * histogram, parameters by element type, a MAC estimate for the common ops, and what constant folding would remove.
  */
 import { fromOnnxElemType } from '../core/index.js';
-import { elementCount, readOnnxModel, type OnnxModel, type OnnxValueInfo } from '../onnx-proto/index.js';
-import { constantOf, hasSubgraph, indexGraph, isDefaultDomain } from './graph-index.js';
+import { elementCount, readOnnxModel, type OnnxModel, type OnnxTensor, type OnnxValueInfo } from '../onnx-proto/index.js';
+import { constantTensors, hasSubgraph, indexGraph, isDefaultDomain } from './graph-index.js';
 import { tensorBytes } from './tensor-data.js';
 
 export interface ParamsByType { readonly elemType: string; readonly tensors: number; readonly elements: number; readonly bytes: number }
@@ -67,7 +67,9 @@ export function summarize(model: OnnxModel): ModelSummary {
   const initNames = new Set(g.initializers.keys());
   const params = new Map<string, { tensors: number; elements: number; bytes: number }>();
   let externalInitializers = 0;
-  for (const t of g.initializers.values()) {
+  // Weights some exporters (paddle2onnx) write as Constant nodes count as parameters too.
+  const constants = constantTensors(g);
+  for (const t of [...constants.values(), ...[...g.initializers].filter(([k]) => !constants.has(k)).map(([, t]) => t)]) {
     if (t.external) externalInitializers++;
     const key = ELEM_NAMES[t.elemType] ?? `type ${t.elemType}`;
     const p = params.get(key) ?? { tensors: 0, elements: 0, bytes: 0 };
@@ -87,12 +89,12 @@ export function summarize(model: OnnxModel): ModelSummary {
     ops: histogram(g.nodes.map(opName)),
     params: [...params].map(([elemType, p]) => ({ elemType, ...p })).sort((a, b) => b.bytes - a.bytes),
     externalInitializers,
-    macs: estimateMacs(model),
+    macs: estimateMacs(model, constants),
     foldable: histogram(foldableNodes(model)),
   };
 }
 
-function estimateMacs(model: OnnxModel): MacEstimate {
+function estimateMacs(model: OnnxModel, constants: ReadonlyMap<string, OnnxTensor>): MacEstimate {
   const g = model.graph;
   let matmulPerRow = 0;
   let convPerPosition = 0;
@@ -100,11 +102,11 @@ function estimateMacs(model: OnnxModel): MacEstimate {
   for (const n of g.nodes) {
     if (!isDefaultDomain(n)) continue;
     if (n.opType === 'MatMul' || n.opType === 'Gemm') {
-      const w = constantOf(g, n.inputs[1]) ?? constantOf(g, n.inputs[0]);
+      const w = constants.get(n.inputs[1]) ?? constants.get(n.inputs[0]);
       if (w && w.dims.length >= 2) matmulPerRow += w.dims[w.dims.length - 2] * w.dims[w.dims.length - 1] * elementCount(w.dims.slice(0, -2));
       else activationMatMuls++;
     } else if (n.opType === 'Conv') {
-      const w = constantOf(g, n.inputs[1]);
+      const w = constants.get(n.inputs[1]);
       // W is [Cout, Cin/group, k…]: its element count is the MACs for one output position.
       if (w) convPerPosition += elementCount(w.dims);
     }
@@ -116,7 +118,7 @@ function estimateMacs(model: OnnxModel): MacEstimate {
 function foldableNodes(model: OnnxModel): string[] {
   const g = model.graph;
   const idx = indexGraph(g);
-  const constant = new Set([...g.initializers.keys()].filter((k) => constantOf(g, k)));
+  const constant = new Set([...g.initializers.keys()].filter((k) => g.initializers.get(k)?.external !== true && !idx.graphInputs.has(k)));
   const out: string[] = [];
   for (const n of g.nodes) {
     if (!isDefaultDomain(n) || hasSubgraph(n) || n.opType.startsWith('Random')) continue;

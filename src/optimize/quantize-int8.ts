@@ -8,6 +8,8 @@
  * ONNX Runtime fuses this at load (extended level and up) into DynamicQuantizeMatMul (MatMulIntegerToFloat with
  * the quantization of A), so the file stays standard ONNX and the runtime still gets its fused kernel.
  * Weights are symmetric int8 (zero point 0), per output column where the columns' ranges differ enough to matter.
+ * Models below opset 11 (no DynamicQuantizeLinear) get that fused op directly, com.microsoft.DynamicQuantizeMatMul:
+ * the file then runs on ONNX Runtime only (upgrading the opset would change other ops' signatures: Clip, Slice, …).
  *
  * The VNNI caveat: uint8 × int8 products summed in pairs into int16 (AVX2 and AVX-512 without VNNI use
  * vpmaddubsw) can saturate: 255·127·2 > 32767. `reduceRange` quantizes weights to 7 bits (±64), which cannot;
@@ -40,7 +42,8 @@ interface QuantizedWeight { readonly q: string; readonly scale: string; readonly
 export function quantizeInt8(model: OnnxModel, options: Int8Options = DEFAULT_INT8): Int8Report {
   const g = model.graph;
   const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
-  if (opset < 11) throw new Error(`INT8 quantization needs opset ≥ 11 (DynamicQuantizeLinear); this model has opset ${opset}`);
+  const contrib = opset < 11;
+  if (contrib && !model.opsets.some((o) => o.domain === 'com.microsoft')) model.opsets.push({ domain: 'com.microsoft', version: 1 });
   const names = allNames(g);
   const activations = new Map<string, { q: string; scale: string; zp: string }>();
   const weights = new Map<string, QuantizedWeight>();
@@ -69,6 +72,18 @@ export function quantizeInt8(model: OnnxModel, options: Int8Options = DEFAULT_IN
       weights.set(key, w);
     }
     if (w.perChannel) perChannel++;
+    const y = n.outputs[0];
+    const base = n.name || y;
+    const bias = n.opType === 'Gemm' && n.inputs[2] ? scaledBias(g, n, names) : undefined;
+    quantized++;
+    if (contrib) {
+      // Its bias input is 1-D [N]; another shape of C is added after it.
+      const fused = bias !== undefined && constantOf(g, bias)!.dims.length === 1;
+      const z = bias && !fused ? freshName(g, `${y}_unbiased`, names) : y;
+      out.push({ name: freshName(g, `${base}_DynamicQuantizeMatMul`, names), opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', inputs: [n.inputs[0], w.q, w.scale, w.zp, ...(fused ? [bias] : [])], outputs: [z], attrs: [], otherFields: [] });
+      if (bias && !fused) out.push({ name: freshName(g, `${base}_bias_Add`, names), opType: 'Add', domain: '', inputs: [z, bias], outputs: [y], attrs: [], otherFields: [] });
+      continue;
+    }
     const a = n.inputs[0];
     let aq = activations.get(a);
     if (!aq) {
@@ -76,12 +91,9 @@ export function quantizeInt8(model: OnnxModel, options: Int8Options = DEFAULT_IN
       activations.set(a, aq);
       out.push({ name: freshName(g, `${a}_DynamicQuantizeLinear`, names), opType: 'DynamicQuantizeLinear', domain: '', inputs: [a], outputs: [aq.q, aq.scale, aq.zp], attrs: [], otherFields: [] });
     }
-    const y = n.outputs[0];
-    const base = n.name || y;
     const int32 = freshName(g, `${y}_int32`, names);
     const asFloat = freshName(g, `${y}_cast`, names);
     const scale = freshName(g, `${y}_scale`, names);
-    const bias = n.opType === 'Gemm' ? n.inputs[2] : undefined;
     const scaled = bias ? freshName(g, `${y}_unbiased`, names) : y;
     out.push(
       { name: freshName(g, `${base}_MatMulInteger`, names), opType: 'MatMulInteger', domain: '', inputs: [aq.q, w.q, aq.zp, w.zp], outputs: [int32], attrs: [], otherFields: [] },
@@ -89,20 +101,21 @@ export function quantizeInt8(model: OnnxModel, options: Int8Options = DEFAULT_IN
       { name: freshName(g, `${base}_scale_Mul`, names), opType: 'Mul', domain: '', inputs: [aq.scale, w.scale], outputs: [scale], attrs: [], otherFields: [] },
       { name: freshName(g, `${base}_output_Mul`, names), opType: 'Mul', domain: '', inputs: [asFloat, scale], outputs: [scaled], attrs: [], otherFields: [] },
     );
-    if (bias) {
-      const beta = attr(n, 'beta')?.f ?? 1;
-      let b = bias;
-      if (beta !== 1) {
-        const values = floatsOf(constantOf(g, bias)!).map((v) => v * beta);
-        b = freshName(g, `${bias}_beta`, names);
-        g.initializers.set(b, floatTensor(b, constantOf(g, bias)!.dims, values));
-      }
-      out.push({ name: freshName(g, `${base}_bias_Add`, names), opType: 'Add', domain: '', inputs: [scaled, b], outputs: [y], attrs: [], otherFields: [] });
-    }
-    quantized++;
+    if (bias) out.push({ name: freshName(g, `${base}_bias_Add`, names), opType: 'Add', domain: '', inputs: [scaled, bias], outputs: [y], attrs: [], otherFields: [] });
   }
   g.nodes = out;
   return { quantized, perChannel, skipped };
+}
+
+/** Gemm's C times beta (a new initializer when beta is not 1). */
+function scaledBias(g: OnnxModel['graph'], n: OnnxNode, names: Set<string>): string {
+  const c = n.inputs[2];
+  const beta = attr(n, 'beta')?.f ?? 1;
+  if (beta === 1) return c;
+  const t = constantOf(g, c)!;
+  const name = freshName(g, `${c}_beta`, names);
+  g.initializers.set(name, floatTensor(name, t.dims, floatsOf(t).map((v) => v * beta)));
+  return name;
 }
 
 function unsupported(g: OnnxModel['graph'], n: OnnxNode, o: Int8Options): string | undefined {

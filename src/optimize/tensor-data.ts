@@ -3,7 +3,10 @@ import { ONNX, type OnnxTensor } from '../onnx-proto/index.js';
 
 export function floatsOf(t: OnnxTensor): Float32Array {
   if (t.elemType !== ONNX.FLOAT || !t.raw) throw new Error(`initializer '${t.name}' is not FLOAT data`);
-  return new Float32Array(t.raw.slice().buffer);
+  // A copy: raw may be an unaligned view into the file (a Buffer, whose slice() would not copy).
+  const copy = new Uint8Array(t.raw.byteLength);
+  copy.set(t.raw);
+  return new Float32Array(copy.buffer);
 }
 
 export function floatTensor(name: string, dims: readonly number[], values: Float32Array): OnnxTensor {
