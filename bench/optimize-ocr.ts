@@ -4,7 +4,7 @@
  * measured in this run with the same session settings (intra-op threads 1), windows alternating; and the character
  * error rate of the whole `ocr` pipeline on rendered pages with each variant served in place of the originals.
  *
- *   flock /tmp/bench.lock taskset -c 0 node --import tsx bench/optimize-ocr.ts [--pairs 3] [--window-ms 1000]
+ *   flock /tmp/bench.lock taskset -c 0 node --import tsx bench/optimize-ocr.ts [--pairs 3] [--window-ms 1000] [--cer-only]
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { compareModels } from '../src/optimize/compare-models.js';
 import { DEFAULT_OPTIMIZE, optimizeModel, type OptimizeResult } from '../src/optimize/optimize-model.js';
 import { renderText, type TextLine } from '../test/pipeline/render-text.js';
 
-const { values: args } = parseArgs({ options: { pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '1000' } } });
+const { values: args } = parseArgs({ options: { pairs: { type: 'string', default: '3' }, 'window-ms': { type: 'string', default: '1000' }, 'cer-only': { type: 'boolean', default: false } } });
 const ROOT = join(import.meta.dirname, '..');
 const ASSETS = join(ROOT, 'node_modules', '@gutenye', 'ocr-models', 'assets');
 const MODELS = { det: 'ch_PP-OCRv4_det_infer.onnx', rec: 'ch_PP-OCRv4_rec_infer.onnx' } as const;
@@ -91,7 +91,7 @@ for (const quantize of ['none', 'int8'] as const) {
   };
 }
 console.log(`timing: intra-op threads 1, windows of ${args['window-ms']} ms, ${args.pairs} pairs; det on [1, 3, 480, 480], rec on [b, 3, 48, 320] (b up to 8)`);
-for (const [name, v] of Object.entries(variants)) {
+for (const [name, v] of Object.entries(args['cer-only'] ? {} : variants)) {
   for (const which of ['det', 'rec'] as const) {
     const r = v[which];
     const c = await compareModels(original[which], r.bytes, {

@@ -1,11 +1,11 @@
 /**
  * FLOAT → FLOAT16 for GPU targets. Graph inputs and outputs keep their types (a Cast at each edge); ops in the
  * block list (precision-sensitive or without FLOAT16 kernels) run in FLOAT with Casts around them. Element types
- * come from the value infos ONNX Runtime writes when it saves a model (optimize-model.ts passes the model through
- * it first), so no shape inference is needed here.
+ * come from element-types.ts (declared types forward through each op's rule); no shape inference is needed.
  */
 import { toHalfBits } from '../core/index.js';
 import { ONNX, type OnnxModel, type OnnxNode, type OnnxTensor } from '../onnx-proto/index.js';
+import { elementTypes } from './element-types.js';
 import { allNames, attr, freshName, indexGraph, makeAttr } from './graph-index.js';
 import { floatsOf } from './tensor-data.js';
 
@@ -24,12 +24,10 @@ export interface Fp16Report { readonly converted: number; readonly casts: number
 export function convertFp16(model: OnnxModel, block: readonly string[]): Fp16Report {
   const g = model.graph;
   const blocked = new Set(block);
-  const types = new Map<string, number>();
-  for (const v of [...g.inputs, ...g.outputs, ...g.valueInfo]) if (v.elemType) types.set(v.name, v.elemType);
-  for (const t of g.initializers.values()) types.set(t.name, t.elemType);
+  const types = elementTypes(g);
   for (const n of g.nodes) {
     for (const o of n.outputs) {
-      if (o && !types.has(o)) throw new Error(`value '${o}' (${n.opType}) has no known element type; FP16 conversion needs every value typed`);
+      if (o && !types.has(o)) throw new Error(`value '${o}' (${n.domain ? `${n.domain}.` : ''}${n.opType}) has no element type known here; FP16 conversion needs every value typed (add --fp16-keep ${n.opType}?)`);
     }
   }
   const isFloat = (name: string) => types.get(name) === ONNX.FLOAT;

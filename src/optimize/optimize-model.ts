@@ -59,9 +59,8 @@ export async function optimizeModel(input: Uint8Array, o: OptimizeOptions = DEFA
   let bytes = writeOnnxModelProto(model);
   // ORT's pass runs before quantization: its fusions at 'basic' are for FLOAT graphs, and the quantized pattern
   // must reach the runtime unfused so the runtime can pick its own kernel (DynamicQuantizeMatMul) at load.
-  // FP16 also needs ORT's saved value types (every value's element type), so it always passes through ORT.
-  if (o.ortLevel !== 'none' || o.quantize === 'fp16') {
-    bytes = await ortOptimizeOffline(bytes, o.ortLevel === 'none' ? 'disabled' : o.ortLevel);
+  if (o.ortLevel !== 'none') {
+    bytes = await ortOptimizeOffline(bytes, o.ortLevel);
     model = readOnnxModel(bytes);
   }
   let int8: Int8Report | undefined;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
-export type OrtLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export type OrtLevel = 'basic' | 'extended' | 'all';
 
 export async function ortOptimizeOffline(model: Uint8Array, level: OrtLevel): Promise<Uint8Array> {
   const dir = mkdtempSync(join(tmpdir(), 'autoglm-ort-'));
