@@ -27,7 +27,10 @@ export function formatReport(sizeBefore: number, r: OptimizeResult, c: Compariso
   if (r.int8) {
     lines.push(`int8: ${r.int8.quantized} MatMul/Gemm quantized (${r.int8.perChannel} per channel), ${r.int8.skipped.length} left in FLOAT`);
     const reasons = new Map<string, number>();
-    for (const s of r.int8.skipped) reasons.set(s.reason.replace(/\d+ elements/, 'few elements'), (reasons.get(s.reason.replace(/\d+ elements/, 'few elements')) ?? 0) + 1);
+    for (const s of r.int8.skipped) {
+      const why = s.reason.replace(/\d+ elements/, 'few elements');
+      reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    }
     for (const [why, n] of reasons) lines.push(`  ${n} × ${why}`);
   }
   if (r.fp16) lines.push(`fp16: ${r.fp16.converted} initializers converted, ${r.fp16.casts} casts; kept FLOAT: ${r.fp16.blocked.join(', ') || 'none'}`);
