@@ -35,7 +35,12 @@ const before = c.before!;
 const after = c.after!;
 console.log(`size: FLOAT ${source.byteLength} B, INT8 ${result.bytes.byteLength} B: ${(source.byteLength / result.bytes.byteLength).toFixed(2)}× smaller (target ≥ 3.5×)`);
 console.log(`latency at batch 1: FLOAT ${before.latencyB1Ms.toFixed(3)} ms, INT8 ${after.latencyB1Ms.toFixed(3)} ms: ${(before.latencyB1Ms / after.latencyB1Ms).toFixed(2)}× faster`);
-console.log(`throughput at the best batch: FLOAT ${before.bestRowsPerS.toFixed(0)} rows/s (batch ${before.bestBatch}), INT8 ${after.bestRowsPerS.toFixed(0)} rows/s (batch ${after.bestBatch}): ${(after.bestRowsPerS / before.bestRowsPerS).toFixed(2)}× (target ≥ 1.5×)`);
+const spread = (batch: number) => {
+  const r = c.pairRatios.get(batch)!;
+  return `pairs at batch ${batch}: ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}×`;
+};
+console.log(`throughput at batch 1: ${(after.b1RowsPerS / before.b1RowsPerS).toFixed(2)}× (${spread(1)})`);
+console.log(`throughput at the best batch: FLOAT ${before.bestRowsPerS.toFixed(0)} rows/s (batch ${before.bestBatch}), INT8 ${after.bestRowsPerS.toFixed(0)} rows/s (batch ${after.bestBatch}): ${(after.bestRowsPerS / before.bestRowsPerS).toFixed(2)}× (target ≥ 1.5×; ${spread(before.bestBatch)})`);
 for (const e of c.errors) {
   console.log(`output error (${c.samples} random batches of 4): max abs ${e.maxAbs.toExponential(2)}, max rel ${e.maxRel.toExponential(2)} (÷ max |FLOAT output|)${e.top1Agreement === undefined ? '' : `, argmax agreement ${(100 * e.top1Agreement).toFixed(1)} %`}`);
 }

@@ -102,7 +102,7 @@ for (const [name, v] of Object.entries(args['cer-only'] ? {} : variants)) {
     const held = r.int8 ? `; int8: ${r.int8.quantized} MatMul quantized, ${r.int8.skipped.length} left (${[...new Set(r.int8.skipped.map((s) => s.reason))].join('; ') || '—'})` : '';
     console.log(`${name}, ${which}: size ${(original[which].byteLength / 1e6).toFixed(2)} → ${(r.bytes.byteLength / 1e6).toFixed(2)} MB (${(original[which].byteLength / r.bytes.byteLength).toFixed(2)}× smaller), ` +
       `nodes ${r.nodesBefore} → ${r.nodesAfter}; batch 1 ${c.before!.latencyB1Ms.toFixed(1)} → ${c.after!.latencyB1Ms.toFixed(1)} ms (${(c.before!.latencyB1Ms / c.after!.latencyB1Ms).toFixed(2)}× faster), ` +
-      `best ${c.before!.bestRowsPerS.toFixed(1)} → ${c.after!.bestRowsPerS.toFixed(1)} rows/s (${(c.after!.bestRowsPerS / c.before!.bestRowsPerS).toFixed(2)}×); ` +
+      `best ${c.before!.bestRowsPerS.toFixed(1)} → ${c.after!.bestRowsPerS.toFixed(1)} rows/s (${(c.after!.bestRowsPerS / c.before!.bestRowsPerS).toFixed(2)}×, pairs at batch ${c.before!.bestBatch} ${Math.min(...c.pairRatios.get(c.before!.bestBatch)!).toFixed(2)}–${Math.max(...c.pairRatios.get(c.before!.bestBatch)!).toFixed(2)}×); ` +
       `random-input output max rel ${e.maxRel.toExponential(2)}${e.top1Agreement === undefined ? '' : `, argmax agreement ${(100 * e.top1Agreement).toFixed(1)} %`}${held}`);
   }
 }

@@ -2,10 +2,10 @@
  * `autoglm inspect MODEL.onnx [--json]`: the model's signature, operators, parameters and MAC estimate, and the
  * config `autoglm serve` would derive for it. Exit codes: 0 printed, 1 unreadable model, 2 bad arguments.
  */
-import { readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { readOnnxModelInfo } from '../onnx-proto/index.js';
-import { summarizeModel, type ModelSummary } from '../optimize/inspect-model.js';
+import { modelInfo, readOnnxModelHeaders, type OnnxModelInfo } from '../onnx-proto/index.js';
+import { summarize, type ModelSummary } from '../optimize/inspect-model.js';
 import { autoComplete } from '../repository/auto-complete.js';
 import { emptyConfig } from '../repository/config-from-pbtxt.js';
 import { DEFAULT_MAX_BATCH_SIZE } from '../repository/defaults.js';
@@ -36,10 +36,12 @@ export function runInspectCommand(argv: string[], io: CommandIo): Promise<number
   }
   const file = parsed.positionals[0];
   try {
-    const bytes = readFileSync(file);
-    const summary = summarizeModel(bytes);
-    const config = derivedConfig(bytes, file);
-    io.out(parsed.values.json ? JSON.stringify({ file, bytes: bytes.byteLength, ...summary, servedConfig: config }, null, 2) + '\n' : formatSummary(file, bytes.byteLength, summary, config));
+    // Structure only: initializers' payloads stay on disk, so any size of model is inspected in little memory.
+    const model = readOnnxModelHeaders(file);
+    const size = statSync(file).size;
+    const summary = summarize(model);
+    const config = derivedConfig(modelInfo(model), file);
+    io.out(parsed.values.json ? JSON.stringify({ file, bytes: size, ...summary, servedConfig: config }, null, 2) + '\n' : formatSummary(file, size, summary, config));
     return Promise.resolve(0);
   } catch (err) {
     io.err(`autoglm inspect: ${file}: ${(err as Error).message}\n`);
@@ -48,10 +50,10 @@ export function runInspectCommand(argv: string[], io: CommandIo): Promise<number
 }
 
 /** What `autoglm serve` would fill in for this model with no config.pbtxt, or why it could not. */
-function derivedConfig(bytes: Uint8Array, file: string): object | string {
+function derivedConfig(info: OnnxModelInfo, file: string): object | string {
   const parsed = emptyConfig(file);
   try {
-    autoComplete(parsed.config, readOnnxModelInfo(bytes), file, { maxBatchSizeWritten: false, defaultMaxBatchSize: DEFAULT_MAX_BATCH_SIZE });
+    autoComplete(parsed.config, info, file, { maxBatchSizeWritten: false, defaultMaxBatchSize: DEFAULT_MAX_BATCH_SIZE });
   } catch (err) {
     return (err as Error).message;
   }

@@ -4,7 +4,7 @@
  * Tensor payloads are views into the source bytes (no copies) until a pass replaces them.
  */
 import { readFields, utf8, type ProtoField } from './protobuf.js';
-import { readValueInfo, type OnnxValueInfo } from './reader.js';
+import { readValueInfo, type OnnxModelInfo, type OnnxValueInfo } from './reader.js';
 
 /** An initializer or constant. `raw` holds numeric elements little-endian; `source` the original proto bytes. */
 export interface OnnxTensor {
@@ -17,6 +17,8 @@ export interface OnnxTensor {
   readonly external?: boolean;
   /** The tensor's original TensorProto bytes; the writer emits them as they are when present. */
   readonly source?: Uint8Array;
+  /** Payload size when the payload itself was not read (readOnnxModelHeaders). */
+  readonly payloadBytes?: number;
 }
 
 export interface OnnxAttr {
@@ -71,36 +73,46 @@ export function elementCount(dims: readonly number[]): number {
 
 /** Parses a ModelProto. Throws Error naming what is wrong when the bytes are not one. */
 export function readOnnxModel(bytes: Uint8Array): OnnxModel {
+  return modelFromFields(readFields(bytes), (f) => readGraph(f.bytes));
+}
+
+/** ModelProto from its fields; `graph` parses field 7 (a streaming reader passes its own). */
+export function modelFromFields<F extends ProtoField>(fields: Iterable<F>, graph: (f: F) => OnnxGraph): OnnxModel {
   let irVersion = 0;
   const opsets: { domain: string; version: number }[] = [];
-  let graph: OnnxGraph | undefined;
+  let g: OnnxGraph | undefined;
   const otherFields: ProtoField[] = [];
-  for (const f of readFields(bytes)) {
+  for (const f of fields) {
     if (f.field === 1 && f.wire === 0) irVersion = Number(f.int);
-    else if (f.field === 7 && f.wire === 2) graph = readGraph(f.bytes);
+    else if (f.field === 7 && f.wire === 2) g = graph(f);
     else if (f.field === 8 && f.wire === 2) {
       let domain = '';
       let version = 0;
-      for (const g of readFields(f.bytes)) {
-        if (g.field === 1 && g.wire === 2) domain = utf8(g.bytes);
-        else if (g.field === 2 && g.wire === 0) version = Number(g.int);
+      for (const o of readFields(f.bytes)) {
+        if (o.field === 1 && o.wire === 2) domain = utf8(o.bytes);
+        else if (o.field === 2 && o.wire === 0) version = Number(o.int);
       }
       opsets.push({ domain, version });
     } else otherFields.push(f);
   }
-  if (!graph || irVersion === 0) throw new Error('not an ONNX model (no graph or IR version)');
-  return { irVersion, opsets, graph, otherFields };
+  if (!g || irVersion === 0) throw new Error('not an ONNX model (no graph or IR version)');
+  return { irVersion, opsets, graph: g, otherFields };
 }
 
 export function readGraph(bytes: Uint8Array): OnnxGraph {
+  return graphFromFields(readFields(bytes), (f) => readTensor(f.bytes));
+}
+
+/** GraphProto from its fields; `tensor` reads an initializer (a streaming reader skips payloads). */
+export function graphFromFields<F extends ProtoField>(fields: Iterable<F>, tensor: (f: F) => OnnxTensor): OnnxGraph {
   const g: OnnxGraph = { name: '', nodes: [], initializers: new Map(), inputs: [], outputs: [], valueInfo: [], otherFields: [] };
   const other = g.otherFields as ProtoField[];
-  for (const f of readFields(bytes)) {
+  for (const f of fields) {
     if (f.wire !== 2) other.push(f);
     else if (f.field === 1) g.nodes.push(readNode(f.bytes));
     else if (f.field === 2) g.name = utf8(f.bytes);
     else if (f.field === 5) {
-      const t = readTensor(f.bytes);
+      const t = tensor(f);
       g.initializers.set(t.name, t);
     } else if (f.field === 11) g.inputs.push({ ...readValueInfo(f.bytes), proto: f.bytes });
     else if (f.field === 12) g.outputs.push({ ...readValueInfo(f.bytes), proto: f.bytes });
@@ -229,4 +241,15 @@ export function readAttr(a: OnnxAttr): AttrValue {
     else if (f.field === 8) for (const x of repeated(f, 'varint')) v.ints.push(Number(BigInt.asIntN(64, x)));
   }
   return v;
+}
+
+/** The signature readOnnxModelInfo gives, from a parsed model. */
+export function modelInfo(m: OnnxModel): OnnxModelInfo {
+  const producer = m.otherFields.find((f) => f.field === 2 && f.wire === 2);
+  const inits = m.graph.initializers;
+  const plain = (v: OnnxValue): OnnxValueInfo => ({ name: v.name, elemType: v.elemType, dims: v.dims });
+  return {
+    irVersion: m.irVersion, producer: producer ? utf8(producer.bytes) : '', opsets: m.opsets,
+    inputs: m.graph.inputs.filter((i) => !inits.has(i.name)).map(plain), outputs: m.graph.outputs.map(plain),
+  };
 }

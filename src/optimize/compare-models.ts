@@ -35,6 +35,8 @@ export interface OutputError {
 }
 
 export interface Comparison {
+  /** after ÷ before throughput, one ratio per window pair, by batch size (spread for the figures). */
+  readonly pairRatios: ReadonlyMap<number, readonly number[]>;
   readonly before: Speed | undefined;
   readonly after: Speed | undefined;
   readonly errors: readonly OutputError[];
@@ -54,7 +56,7 @@ export async function compareModels(before: Uint8Array, after: Uint8Array, o: Co
   try {
     const samples = o.samples ?? Array.from({ length: 8 }, (_, i) => randomFeeds(info.inputs, batchable ? 4 : 1, o.shapes, 100 + i));
     const errors = await outputErrors(a, b, samples);
-    if (!o.timing) return { before: undefined, after: undefined, errors, samples: samples.length };
+    if (!o.timing) return { pairRatios: new Map(), before: undefined, after: undefined, errors, samples: samples.length };
     const batches = batchable ? powersOfTwo(o.maxBatch) : [1];
     const rows = new Map<number, [number[], number[]]>();
     for (const batch of batches) {
@@ -79,7 +81,8 @@ export async function compareModels(before: Uint8Array, after: Uint8Array, o: Co
       const b1 = median(rows.get(1)![side]);
       return { latencyB1Ms: b1, b1RowsPerS: 1000 / b1, bestBatch, bestRowsPerS };
     };
-    return { before: speed(0), after: speed(1), errors, samples: samples.length };
+    const pairRatios = new Map([...rows].map(([batch, [a, b]]) => [batch, a.map((ms, i) => ms / b[i])]));
+    return { pairRatios, before: speed(0), after: speed(1), errors, samples: samples.length };
   } finally {
     await a.release();
     await b.release();

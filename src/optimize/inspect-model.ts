@@ -1,9 +1,10 @@
 /**
- * `autoglm inspect`: what a model file holds, read from its protobuf without a runtime session: signature, operator
- * histogram, parameters by element type, a MAC estimate for the common ops, and what constant folding would remove.
+ * `autoglm inspect`: what a model file holds, read from its protobuf without a runtime session (and, through
+ * readOnnxModelHeaders, without its weights): signature, operator histogram, parameters by element type, a MAC
+ * estimate for the common ops, and what constant folding would remove.
  */
 import { fromOnnxElemType } from '../core/index.js';
-import { elementCount, readOnnxModel, type OnnxModel, type OnnxTensor, type OnnxValueInfo } from '../onnx-proto/index.js';
+import { elementCount, type OnnxModel, type OnnxTensor, type OnnxValueInfo } from '../onnx-proto/index.js';
 import { constantTensors, hasSubgraph, indexGraph, isDefaultDomain } from './graph-index.js';
 import { tensorBytes } from './tensor-data.js';
 
@@ -56,11 +57,6 @@ function histogram(keys: readonly string[]): { op: string; count: number }[] {
 }
 
 const opName = (n: { opType: string; domain: string }) => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType);
-
-export function summarizeModel(bytes: Uint8Array): ModelSummary {
-  const model = readOnnxModel(bytes);
-  return summarize(model);
-}
 
 export function summarize(model: OnnxModel): ModelSummary {
   const g = model.graph;

@@ -19,5 +19,5 @@ export function int8Tensor(name: string, dims: readonly number[], values: Int8Ar
 
 /** Bytes of every initializer (what the model file spends on weights). */
 export function tensorBytes(t: OnnxTensor): number {
-  return t.raw?.byteLength ?? t.strings?.reduce((n, s) => n + s.byteLength, 0) ?? 0;
+  return t.raw?.byteLength ?? t.payloadBytes ?? t.strings?.reduce((n, s) => n + s.byteLength, 0) ?? 0;
 }
