@@ -34,8 +34,9 @@ async function pages(): Promise<{ image: Buffer; want: string[] }[]> {
       const k = seed * 31 + r * 7;
       lines.push({ text: `${WORDS[k % WORDS.length]} ${WORDS[(k * 5 + 1) % WORDS.length]} ${100 + ((k * 37) % 900)}.${k % 10}`, x: 24, y: 46 + r * 50, size: 26 });
     }
+    // Clean PNGs, and photo-like JPEGs (gray, noisy, blurred) where recognition is not trivially exact.
     const noisy = seed % 2 === 0;
-    const image = await renderText({ width: 460, height: 330, lines, noise: noisy ? 30 : 0, blur: noisy ? 0.5 : 0, background: noisy ? 225 : 255, seed, format: noisy ? 'jpeg' : 'png' });
+    const image = await renderText({ width: 460, height: 330, lines, noise: noisy ? 45 : 0, blur: noisy ? 0.8 : 0, background: noisy ? 205 : 255, seed, format: noisy ? 'jpeg' : 'png' });
     out.push({ image, want: lines.map((l) => l.text) });
   }
   return out;

@@ -56,7 +56,8 @@ copyFileSync(join(EXAMPLES, 'mlp', '1', 'model.onnx'), join(cyclerRepo, 'cycler'
 pinServersTo(SERVER_CPUS, CLIENT_CPUS);
 const child = spawn('taskset', ['-c', SERVER_CPUS, process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'soak-server.ts'), 'serve',
   '--model-repository', EXAMPLES, '--model-repository', cyclerRepo, '--http-port', '0', '--http-address', '127.0.0.1',
-  '--allow-grpc=false', '--allow-metrics=false', '--log-format', 'json', '--max-request-body-bytes', String(1 << 20)],
+  '--allow-grpc=false', '--allow-metrics=false', '--log-format', 'json', '--max-request-body-bytes', String(1 << 20),
+  '--model-control-mode', 'explicit', '--load-model', '*'],
 { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, SOAK_SAMPLE_MS: '0' } });
 let stderr = '';
 child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { MODEL_CONTROL_MODES, type ModelControlMode } from '../server/model-lifecycle.js';
+import { isPlainName } from '../server/names.js';
 import type { RequestLimits } from '../core/index.js';
 import { BATCHING_POLICIES, type BatchingPolicyName } from '../scheduler/create-scheduler.js';
 import { CacheConfigError, type TierSpec, parseCacheConfig } from '../cache/cache-config.js';
@@ -21,6 +24,8 @@ export interface ServeOptions {
   readonly allowMetrics: boolean;
   readonly metricsPort: number;
   readonly metricsAddress: string;
+  /** The dashboard at / on the metrics port (docs/dashboard.md); only where metrics are served. */
+  readonly allowDashboard: boolean;
   /** Every model's batching policy, overriding configs; undefined = each config's choice. */
   readonly batchingPolicy: BatchingPolicyName | undefined;
   /** Cores each model version's instances split among them; undefined = the server's default (defaultComputeCores). */
@@ -35,6 +40,14 @@ export interface ServeOptions {
   readonly allowOrtTelemetry: boolean;
   /** Response cache tiers (--cache-config), in lookup order; empty = no cache. */
   readonly cache: readonly TierSpec[];
+  /** tritonserver's --model-control-mode (docs/lifecycle.md). */
+  readonly modelControlMode: ModelControlMode;
+  /** Explicit mode: --load-model names (`*` = all). */
+  readonly startupModels: readonly string[];
+  /** Poll mode: --repository-poll-secs. */
+  readonly pollSecs: number;
+  /** The control token read from --control-token-file (load/unload need it), if given. */
+  readonly controlToken: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -61,9 +74,11 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
   --max-inflight-requests N       infer requests in progress in the server at once (default 16384); more → 503
   --max-inflight-bytes N          request body bytes held at once per HTTP frontend (default 1073741824); more → 503
   --max-connections N             open client connections per HTTP frontend (default 8192); more are closed
-  --allow-metrics[=BOOL]          serve Prometheus metrics (default true)
+  --allow-metrics[=BOOL]          serve the metrics port: Prometheus metrics, the dashboard (default true)
   --metrics-port N                metrics port, GET /metrics (default 8002; 0 = any free port)
   --metrics-address ADDR          address for metrics (default: the --http-address)
+  --allow-dashboard[=BOOL]        serve the dashboard at / on the metrics port, forwarding /v2/… to the HTTP
+                                  port for its try-it panel (default true; see docs/dashboard.md)
   --batching-policy P             adaptive | static | none for every model, overriding configs (default: each
                                   config's choice; see docs/scheduling.md)
   --compute-cores N               cores each model's instances split among them for ONNX Runtime's threads
@@ -79,10 +94,18 @@ Serves the models of one or more Triton-layout repositories over the KServe v2 H
                                   local,size=256MiB | lmdb,path=DIR,size=2GiB |
                                   redis,host=H,port=P[,user=U,password=…,db=N,timeout=MS,ttl=S]; models opt in with
                                   response_cache { enable: true } (see docs/cache.md)
+  --model-control-mode M          none | poll | explicit (default none: every model loads at start, load/unload
+                                  requests are refused; explicit: only --load-model models load at start and the
+                                  repository API loads and unloads; poll: the repositories are rescanned and
+                                  changes loaded); see docs/lifecycle.md
+  --load-model NAME               explicit mode: a model to load at start (repeatable; '*' = every model)
+  --repository-poll-secs N        poll mode: seconds between rescans (default 15)
+  --control-token-file FILE       load/unload need 'Authorization: Bearer <token>' with the token in FILE (first
+                                  line; compared in constant time)
   -h, --help                      this help
 `;
 
-const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics', '--allow-grpc', '--allow-ort-telemetry'];
+const BOOLEAN_FLAGS = ['--strict-model-config', '--exit-on-error', '--allow-metrics', '--allow-dashboard', '--allow-grpc', '--allow-ort-telemetry'];
 
 function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
@@ -104,6 +127,19 @@ function cacheTiers(flags: readonly string[]): TierSpec[] {
     if (err instanceof CacheConfigError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** The token: the file's first line, trimmed; a file that cannot be read or holds no token is a usage error. */
+function readToken(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--control-token-file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/, 1)[0].trim();
+  if (token === '' || /\s/.test(token)) throw new UsageError(`--control-token-file ${file}: the first line must hold the token (no spaces)`);
+  return token;
 }
 
 /** Parses `serve` arguments (tritonserver's flag names); unknown flags and bad values throw UsageError. */
@@ -137,12 +173,17 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
         'allow-metrics': { type: 'string' },
         'metrics-port': { type: 'string' },
         'metrics-address': { type: 'string' },
+        'allow-dashboard': { type: 'string' },
         'batching-policy': { type: 'string' },
         'compute-cores': { type: 'string' },
         'compute-nice': { type: 'string' },
         'exit-timeout-secs': { type: 'string' },
         'allow-ort-telemetry': { type: 'string' },
         'cache-config': { type: 'string', multiple: true },
+        'model-control-mode': { type: 'string' },
+        'load-model': { type: 'string', multiple: true },
+        'repository-poll-secs': { type: 'string' },
+        'control-token-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -171,6 +212,15 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
   if (policy !== undefined && !BATCHING_POLICIES.includes(policy as BatchingPolicyName)) {
     throw new UsageError(`--batching-policy is one of ${BATCHING_POLICIES.join(', ')}, got '${policy}'`);
   }
+  const mode = (values['model-control-mode'] ?? 'none') as ModelControlMode;
+  if (!MODEL_CONTROL_MODES.includes(mode)) throw new UsageError(`--model-control-mode is one of ${MODEL_CONTROL_MODES.join(', ')}, got '${mode}'`);
+  const startupModels = values['load-model'] ?? [];
+  if (startupModels.length > 0 && mode !== 'explicit') throw new UsageError('--load-model needs --model-control-mode explicit (the other modes load every model)');
+  for (const n of startupModels) if (n !== '*' && !isPlainName(n)) throw new UsageError(`--load-model: '${n}' is not a plain model name`);
+  const pollSecs = int('repository-poll-secs', values['repository-poll-secs'], 1, 86_400);
+  if (pollSecs !== undefined && mode !== 'poll') throw new UsageError('--repository-poll-secs needs --model-control-mode poll');
+  const tokenFile = values['control-token-file'];
+  if (tokenFile !== undefined && mode !== 'explicit') throw new UsageError('--control-token-file protects load/unload, which only --model-control-mode explicit serves');
   const httpAddress = values['http-address'] ?? '0.0.0.0';
   return Object.freeze({
     modelRepositories: Object.freeze([...repos]),
@@ -187,6 +237,7 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     allowMetrics: values['allow-metrics'] === undefined ? true : bool('allow-metrics', values['allow-metrics']),
     metricsPort: int('metrics-port', values['metrics-port'], 0, 65535) ?? 8002,
     metricsAddress: values['metrics-address'] ?? httpAddress,
+    allowDashboard: values['allow-dashboard'] === undefined ? true : bool('allow-dashboard', values['allow-dashboard']),
     batchingPolicy: policy as BatchingPolicyName | undefined,
     computeCores: int('compute-cores', values['compute-cores'], 1, 4096),
     httpThreadCount: int('http-thread-count', values['http-thread-count'], 0, 256) ?? 0,
@@ -194,5 +245,9 @@ export function parseServeArgs(argv: readonly string[]): ServeOptions | 'help' {
     exitTimeoutSecs: int('exit-timeout-secs', values['exit-timeout-secs'], 0, 86_400) ?? 30,
     allowOrtTelemetry: bool('allow-ort-telemetry', values['allow-ort-telemetry']),
     cache: Object.freeze(cacheTiers(values['cache-config'] ?? [])),
+    modelControlMode: mode,
+    startupModels: Object.freeze([...startupModels]),
+    pollSecs: pollSecs ?? 15,
+    controlToken: tokenFile === undefined ? undefined : readToken(tokenFile),
   });
 }

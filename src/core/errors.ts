@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   UNAVAILABLE: { http: 503, grpc: 14 },
   /** The client went away before the request ran. */
   CANCELLED: { http: 499, grpc: 1 },
+  /** A control request (load/unload) without the control token, or with a wrong one. */
+  UNAUTHENTICATED: { http: 401, grpc: 16 },
+  /** A control request (load/unload) the server's model control mode does not allow. */
+  PERMISSION_DENIED: { http: 403, grpc: 7 },
   /** A feature the request asks for is not supported. */
   UNIMPLEMENTED: { http: 501, grpc: 12 },
   /** A bug or a backend failure. */

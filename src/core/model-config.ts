@@ -38,6 +38,58 @@ export interface DynamicBatchingConfig {
   priority_queue_policy: Record<string, QueuePolicy>;
 }
 
+/** Triton's sequence control kinds (ModelSequenceBatching.Control.Kind). */
+export type SequenceControlKind =
+  | 'CONTROL_SEQUENCE_START' | 'CONTROL_SEQUENCE_READY' | 'CONTROL_SEQUENCE_END' | 'CONTROL_SEQUENCE_CORRID';
+
+/** One control signal a model input carries: false/true values of one type, or (CORRID) the id's data_type. */
+export interface SequenceControl {
+  kind: SequenceControlKind;
+  int32_false_true: number[];
+  fp32_false_true: number[];
+  bool_false_true: boolean[];
+  /** CONTROL_SEQUENCE_CORRID only: TYPE_UINT64, TYPE_INT64, TYPE_UINT32, TYPE_INT32 or TYPE_STRING. */
+  data_type: ConfigDataType;
+}
+
+export interface SequenceControlInput {
+  name: string;
+  control: SequenceControl[];
+}
+
+export interface SequenceInitialState {
+  name: string;
+  data_type: ConfigDataType;
+  dims: number[];
+  /** Only zero_data is supported (data_file is refused at load). */
+  zero_data: boolean;
+}
+
+/** Implicit state: the server feeds `input_name` with what `output_name` gave on the sequence's previous request. */
+export interface SequenceStateConfig {
+  input_name: string;
+  output_name: string;
+  data_type: ConfigDataType;
+  /** Without the batch dimension. */
+  dims: number[];
+  initial_state: SequenceInitialState[];
+}
+
+export interface SequenceBatchingConfig {
+  /** A sequence with no request for this long is ended and its slot freed (Triton's default 1 s). */
+  max_sequence_idle_microseconds: number;
+  control_input: SequenceControlInput[];
+  state: SequenceStateConfig[];
+  /** Exactly one strategy; the default is direct. */
+  direct?: { max_queue_delay_microseconds: number; minimum_slot_utilization: number };
+  oldest?: {
+    max_candidate_sequences: number;
+    preferred_batch_size: number[];
+    max_queue_delay_microseconds: number;
+    preserve_ordering: boolean;
+  };
+}
+
 export type InstanceKind = 'KIND_AUTO' | 'KIND_CPU' | 'KIND_GPU' | 'KIND_MODEL';
 
 export interface InstanceGroupConfig {
@@ -67,6 +119,25 @@ export interface ExecutionAccelerator {
   parameters: Record<string, string>;
 }
 
+/** Where one warm-up input's values come from (Triton's ModelWarmup.Input oneof). */
+export type WarmupInputSource =
+  | { zero_data: true }
+  | { random_data: true }
+  /** A file under `<model>/warmup/`: one sample's elements, row-major (BYTES: 4-byte little-endian length + bytes). */
+  | { input_data_file: string };
+
+export type WarmupInput = { data_type: ConfigDataType; dims: number[] } & WarmupInputSource;
+
+/** Triton's model_warmup entry: a request every instance runs `count` times (at least once) before READY. */
+export interface ModelWarmup {
+  name: string;
+  /** Rows of the request (its batch dimension) for a batching model; 1 for a model that does not batch. */
+  batch_size: number;
+  /** By input name. */
+  inputs: Record<string, WarmupInput>;
+  count: number;
+}
+
 export interface ModelConfig {
   name: string;
   /** 'onnxruntime_onnx' | 'ensemble' | '' */
@@ -80,12 +151,16 @@ export interface ModelConfig {
   output: TensorConfig[];
   instance_group: InstanceGroupConfig[];
   dynamic_batching?: DynamicBatchingConfig;
+  /** Triton's sequence batcher (stateful models): see docs/sequences.md. Excludes dynamic_batching. */
+  sequence_batching?: SequenceBatchingConfig;
   /** Free-form key → string value (Triton: parameters { key: "k" value { string_value: "v" } }). */
   parameters: Record<string, { string_value: string }>;
   default_model_filename: string;
   ensemble_scheduling?: { step: EnsembleStep[] };
   /** Triton's response_cache: answers of this model may be cached (when the server has a cache, --cache-config). */
   response_cache?: { enable: boolean };
+  /** Requests each instance runs before the version is READY; empty = the server's automatic warm-up. */
+  model_warmup?: ModelWarmup[];
   optimization?: {
     graph?: { level: number };
     execution_accelerators?: {

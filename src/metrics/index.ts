@@ -5,4 +5,6 @@ export {
   BatchStatsTable, modelStatisticsOf, type InferBatchStatistics, type InferStatistics, type ModelStatistics,
   type ModelStatisticsResponse, type StatisticDuration,
 } from './model-statistics.js';
-export { startMetricsServer, type MetricsServer } from './metrics-server.js';
+export { startMetricsServer, type MetricsServer, type ExtraRoutes } from './metrics-server.js';
+export { LiveFeed, type LiveFeedOptions, type LiveSnapshot, type LiveTick, type ListedModel, type VersionLive } from './live-feed.js';
+export type { ProcessLoad } from './process-load.js';

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROMETHEUS_CONTENT_TYPE } from './registry.js';
 
@@ -8,13 +8,18 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+/** Answers a request on the metrics port other than /metrics (the dashboard); false = not its path (404). */
+export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
+
 /**
- * Serves `GET /metrics` (Prometheus text format, rendered at each scrape) on its own port, as Triton does on 8002.
- * Anything else is 404; methods other than GET/HEAD are 405.
+ * Serves `GET /metrics` (Prometheus text format, rendered at each scrape) on its own port, as Triton does on 8002,
+ * and whatever `routes` answers (the dashboard, src/dashboard/). Anything else is 404; methods other than GET/HEAD
+ * on /metrics are 405.
  */
-export function startMetricsServer(render: () => string, opts: { port: number; address?: string }): Promise<MetricsServer> {
+export function startMetricsServer(render: () => string, opts: { port: number; address?: string; routes?: ExtraRoutes }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics' && opts.routes?.(req, res, path)) return;
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
       return;

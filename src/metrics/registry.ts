@@ -42,6 +42,18 @@ abstract class Metric<C> {
     return c.child;
   }
 
+  /** The child for these label values if it exists (readers such as the live feed never create one). */
+  peek(...values: string[]): C | undefined {
+    return this.children.get(values.join('\u0000'))?.child;
+  }
+
+  /** Every child whose first label values are these (e.g. a model version's children of every priority). */
+  peekWhere(...prefix: string[]): C[] {
+    const out: C[] = [];
+    for (const c of this.children.values()) if (prefix.every((v, i) => c.values[i] === v)) out.push(c.child);
+    return out;
+  }
+
   /** Forget one child (the model was unloaded). */
   remove(...values: string[]): void {
     this.children.delete(values.join('\u0000'));
@@ -77,6 +89,9 @@ export class Counter extends Metric<CounterChild> {
   }
 }
 
+/** A counter's or gauge's current value, through its collect function when it has one. */
+export const valueOf = (c: CounterChild | GaugeChild): number => (c.collect ? c.collect() : c.value);
+
 export class GaugeChild {
   value = 0;
   /** When set, read at scrape time instead of `value` (e.g. a queue's current length). */
@@ -103,10 +118,11 @@ export class Gauge extends Metric<GaugeChild> {
 }
 
 export class HistogramChild {
+  /** Per bucket (not cumulative), observations ≤ its bound and above the previous one; past the last: count − Σ. */
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(private readonly bounds: Float64Array) {
+  constructor(readonly bounds: Float64Array) {
     this.counts = new Float64Array(bounds.length);
   }
   observe(v: number): void {

@@ -59,6 +59,7 @@ function readTensorName(bytes: Uint8Array): string {
   return '';
 }
 
+/** One ValueInfoProto (a graph input or output). */
 export function readValueInfo(bytes: Uint8Array): OnnxValueInfo {
   let name = '';
   let elemType = 0;

@@ -90,18 +90,21 @@ export function valueInfo(v: OnnxValueSpec): ProtoWriter {
   return new ProtoWriter().string(1, v.name).message(2, type);
 }
 
+/** One NodeProto; `defaultName` when the spec names none. */
+export function nodeProto(n: OnnxNodeSpec, defaultName: string): ProtoWriter {
+  const node = new ProtoWriter();
+  for (const i of n.inputs) node.string(1, i);
+  for (const o of n.outputs) node.string(2, o);
+  node.string(3, n.name ?? defaultName);
+  node.string(4, n.op);
+  for (const [k, a] of Object.entries(n.attrs ?? {})) node.message(5, attributeProto(k, a));
+  if (n.domain) node.string(7, n.domain);
+  return node;
+}
+
 export function writeOnnxModel(g: OnnxGraphSpec): Uint8Array {
   const graph = new ProtoWriter();
-  g.nodes.forEach((n, idx) => {
-    const node = new ProtoWriter();
-    for (const i of n.inputs) node.string(1, i);
-    for (const o of n.outputs) node.string(2, o);
-    node.string(3, n.name ?? `${n.op}_${idx}`);
-    node.string(4, n.op);
-    for (const [k, a] of Object.entries(n.attrs ?? {})) node.message(5, attributeProto(k, a));
-    if (n.domain) node.string(7, n.domain);
-    graph.message(1, node);
-  });
+  g.nodes.forEach((n, idx) => graph.message(1, nodeProto(n, `${n.op}_${idx}`)));
   graph.string(2, g.name);
   for (const t of g.initializers ?? []) graph.message(5, tensorProto(t));
   for (const i of g.inputs) graph.message(11, valueInfo(i));

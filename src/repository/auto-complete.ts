@@ -68,6 +68,10 @@ export function autoComplete(
     config.max_batch_size = batch ? opts.defaultMaxBatchSize : 0;
   }
   const batched = config.max_batch_size > 0;
-  if (config.input.length === 0) config.input = info.inputs.map((v) => derive(v, batched, true, modelFile));
-  if (config.output.length === 0) config.output = info.outputs.map((v) => derive(v, batched, false, modelFile));
+  // Control and state tensors of a sequence model are the server's to feed and keep, not the client's.
+  const sb = config.sequence_batching;
+  const serverIn = new Set([...(sb?.control_input ?? []).map((c) => c.name), ...(sb?.state ?? []).map((s) => s.input_name)]);
+  const serverOut = new Set((sb?.state ?? []).map((s) => s.output_name));
+  if (config.input.length === 0) config.input = info.inputs.filter((v) => !serverIn.has(v.name)).map((v) => derive(v, batched, true, modelFile));
+  if (config.output.length === 0) config.output = info.outputs.filter((v) => !serverOut.has(v.name)).map((v) => derive(v, batched, false, modelFile));
 }

@@ -4,12 +4,12 @@
  * says which top-level fields were written so auto-complete can tell "absent" from "0".
  */
 import type {
-  DynamicBatchingConfig, EnsembleStep, ExecutionAccelerator, InstanceGroupConfig, InstanceKind, ModelConfig,
-  QueuePolicy, TensorConfig, TimeoutAction, VersionPolicy,
+  DynamicBatchingConfig, EnsembleStep, SequenceBatchingConfig, SequenceControlKind, ExecutionAccelerator, InstanceGroupConfig, InstanceKind, ModelConfig,
+  ModelWarmup, QueuePolicy, TensorConfig, TimeoutAction, VersionPolicy, WarmupInput,
 } from '../core/index.js';
 import { ConfigError } from './config-error.js';
 import {
-  BACKEND_JS, BACKEND_ONNX, PLATFORM_ENSEMBLE, PLATFORM_ONNX, defaultInstanceGroup, defaultModelFilename,
+  BACKEND_JS, BACKEND_ONNX, DEFAULT_MAX_SEQUENCE_IDLE_US, PLATFORM_ENSEMBLE, PLATFORM_ONNX, defaultInstanceGroup, defaultModelFilename,
   defaultQueuePolicy, defaultVersionPolicy,
 } from './defaults.js';
 import { parsePbtxt } from './pbtxt.js';
@@ -69,10 +69,16 @@ function mapConfig(d: Decoded, file: string, lines: SourceLines): ModelConfig {
     parameters: mapParameters(d),
     default_model_filename: str(d, 'default_model_filename', defaultModelFilename(backend)),
   };
+  if (d.model_warmup !== undefined) config.model_warmup = msgs(d, 'model_warmup').map((w) => mapWarmup(w, lines));
   const db = msg(d, 'dynamic_batching');
   if (db) {
     config.dynamic_batching = mapDynamicBatching(db);
     lines.copy(db, config.dynamic_batching);
+  }
+  const sb = msg(d, 'sequence_batching');
+  if (sb) {
+    config.sequence_batching = mapSequenceBatching(sb, file, lines);
+    lines.copy(sb, config.sequence_batching);
   }
   const es = msg(d, 'ensemble_scheduling');
   if (es) {
@@ -83,6 +89,13 @@ function mapConfig(d: Decoded, file: string, lines: SourceLines): ModelConfig {
   if (opt) config.optimization = mapOptimization(opt);
   const rc = msg(d, 'response_cache');
   if (rc) config.response_cache = { enable: bool(rc, 'enable') };
+  const tp = msg(d, 'model_transaction_policy');
+  if (tp && bool(tp, 'decoupled')) {
+    // A decoupled model answers a request with zero or many responses; served as an ordinary one it would be wrong,
+    // so it is refused rather than warned about.
+    throw new ConfigError(file, lines.lineOf(tp) || lines.lineOf(d, 'model_transaction_policy'),
+      'model_transaction_policy { decoupled: true } is not supported: this server answers every request with exactly one response');
+  }
   lines.copy(d, config);
   return config;
 }
@@ -173,6 +186,59 @@ function mapDynamicBatching(db: Decoded): DynamicBatchingConfig {
   return out;
 }
 
+function mapSequenceBatching(sb: Decoded, file: string, lines: SourceLines): SequenceBatchingConfig {
+  const idle = num(sb, 'max_sequence_idle_microseconds');
+  const out: SequenceBatchingConfig = {
+    max_sequence_idle_microseconds: idle === 0 ? DEFAULT_MAX_SEQUENCE_IDLE_US : idle,
+    control_input: msgs(sb, 'control_input').map((ci) => {
+      const m = {
+        name: str(ci, 'name'),
+        control: msgs(ci, 'control').map((c) => ({
+          kind: str(c, 'kind', 'CONTROL_SEQUENCE_START') as SequenceControlKind,
+          int32_false_true: nums(c, 'int32_false_true'),
+          fp32_false_true: nums(c, 'fp32_false_true'),
+          bool_false_true: [...((c.bool_false_true as boolean[] | undefined) ?? [])],
+          data_type: str(c, 'data_type', 'TYPE_INVALID'),
+        })),
+      };
+      lines.copy(ci, m);
+      return m;
+    }),
+    state: msgs(sb, 'state').map((st) => {
+      const m = {
+        input_name: str(st, 'input_name'),
+        output_name: str(st, 'output_name'),
+        data_type: str(st, 'data_type', 'TYPE_INVALID'),
+        dims: nums(st, 'dims'),
+        initial_state: msgs(st, 'initial_state').map((is) => {
+          if (is.data_file !== undefined) {
+            throw new ConfigError(file, lines.lineOf(is), `initial_state '${str(is, 'name')}': data_file is not supported; use zero_data: true`);
+          }
+          return { name: str(is, 'name'), data_type: str(is, 'data_type', 'TYPE_INVALID'), dims: nums(is, 'dims'), zero_data: bool(is, 'zero_data') };
+        }),
+      };
+      lines.copy(st, m);
+      return m;
+    }),
+  };
+  const direct = msg(sb, 'direct');
+  const oldest = msg(sb, 'oldest');
+  if (oldest) {
+    out.oldest = {
+      max_candidate_sequences: num(oldest, 'max_candidate_sequences'),
+      preferred_batch_size: nums(oldest, 'preferred_batch_size'),
+      max_queue_delay_microseconds: num(oldest, 'max_queue_delay_microseconds'),
+      preserve_ordering: bool(oldest, 'preserve_ordering'),
+    };
+  } else {
+    out.direct = {
+      max_queue_delay_microseconds: direct ? num(direct, 'max_queue_delay_microseconds') : 0,
+      minimum_slot_utilization: direct ? num(direct, 'minimum_slot_utilization') : 0,
+    };
+  }
+  return out;
+}
+
 function mapStep(s: Decoded, lines: SourceLines): EnsembleStep {
   const out: EnsembleStep = {
     model_name: str(s, 'model_name'),
@@ -181,6 +247,22 @@ function mapStep(s: Decoded, lines: SourceLines): EnsembleStep {
     output_map: strMap(s, 'output_map'),
   };
   lines.copy(s, out);
+  return out;
+}
+
+function mapWarmup(w: Decoded, lines: SourceLines): ModelWarmup {
+  const inputs: Record<string, WarmupInput> = {};
+  for (const [name, i] of Object.entries((w.inputs as Record<string, Decoded> | undefined) ?? {})) {
+    const base = { data_type: str(i, 'data_type', 'TYPE_INVALID'), dims: nums(i, 'dims') };
+    // The schema's oneof lets at most one through; none is refused when the warm-up is compiled (warm-up.ts).
+    if (i.input_data_file !== undefined) inputs[name] = { ...base, input_data_file: str(i, 'input_data_file') };
+    else if (bool(i, 'random_data')) inputs[name] = { ...base, random_data: true };
+    else if (bool(i, 'zero_data')) inputs[name] = { ...base, zero_data: true };
+    else inputs[name] = base as WarmupInput;
+    lines.copy(i, inputs[name]);
+  }
+  const out: ModelWarmup = { name: str(w, 'name'), batch_size: num(w, 'batch_size'), inputs, count: num(w, 'count') };
+  lines.copy(w, out);
   return out;
 }
 

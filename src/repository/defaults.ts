@@ -30,6 +30,9 @@ export const defaultQueuePolicy = (): QueuePolicy => ({
   max_queue_size: 0,
 });
 
+/** Triton's max_sequence_idle_microseconds when the config leaves it out (or writes 0). */
+export const DEFAULT_MAX_SEQUENCE_IDLE_US = 1_000_000;
+
 /** The model file name in a version folder, by backend; a js model may also be model.mjs (checked on disk). */
 export function defaultModelFilename(backend: string): string {
   if (backend === BACKEND_JS) return 'model.js';

@@ -7,3 +7,4 @@ export {
 } from './scan.js';
 export { isPlainName } from './validate.js';
 export { DEFAULT_MAX_BATCH_SIZE, CONFIG_FILENAME } from './defaults.js';
+export { modelFingerprint } from './fingerprint.js';

@@ -5,7 +5,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ModelConfig } from '../core/index.js';
-import { readOnnxModelInfo, type OnnxModelInfo } from '../onnx-proto/index.js';
+import { readOnnxModelInfoFromFile, type OnnxModelInfo } from '../onnx-proto/index.js';
 import { autoComplete } from './auto-complete.js';
 import { configFromPbtxt, emptyConfig, type ParsedConfig } from './config-from-pbtxt.js';
 import { ConfigError } from './config-error.js';
@@ -106,7 +106,7 @@ async function readModels(modelDir: string, versions: readonly number[], config:
   return Promise.all([...versions].reverse().map(async (v): Promise<VersionModel> => {
     const file = modelFilePath(modelDir, v, config);
     try {
-      return { file, info: readOnnxModelInfo(await readFile(file)) };
+      return { file, info: await readOnnxModelInfoFromFile(file) };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return { file, error: e.code === 'ENOENT' ? 'no such file' : e.code ?? e.message };

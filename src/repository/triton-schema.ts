@@ -82,6 +82,83 @@ const dynamicBatching: MessageSchema = {
   },
 };
 
+export const SEQUENCE_CONTROL_KIND_ENUM = [
+  'CONTROL_SEQUENCE_START', 'CONTROL_SEQUENCE_READY', 'CONTROL_SEQUENCE_END', 'CONTROL_SEQUENCE_CORRID',
+] as const;
+
+const sequenceControl: MessageSchema = {
+  name: 'Control',
+  fields: {
+    kind: { kind: { enum: SEQUENCE_CONTROL_KIND_ENUM } },
+    int32_false_true: { kind: 'int', repeated: true },
+    fp32_false_true: { kind: 'float', repeated: true },
+    bool_false_true: { kind: 'bool', repeated: true },
+    data_type: { kind: { enum: DATA_TYPE_ENUM } },
+  },
+};
+
+const initialState: MessageSchema = {
+  name: 'InitialState',
+  fields: {
+    data_type: { kind: { enum: DATA_TYPE_ENUM } },
+    dims: { kind: 'int', repeated: true },
+    zero_data: { kind: 'bool' },
+    data_file: { kind: 'string' },
+    name: { kind: 'string' },
+  },
+  oneofs: [['zero_data', 'data_file']],
+};
+
+const sequenceBatching: MessageSchema = {
+  name: 'ModelSequenceBatching',
+  fields: {
+    direct: {
+      kind: {
+        message: {
+          name: 'StrategyDirect',
+          fields: { max_queue_delay_microseconds: { kind: 'uint' }, minimum_slot_utilization: { kind: 'float' } },
+        },
+      },
+    },
+    oldest: {
+      kind: {
+        message: {
+          name: 'StrategyOldest',
+          fields: {
+            max_candidate_sequences: { kind: 'int' },
+            preferred_batch_size: { kind: 'int', repeated: true },
+            max_queue_delay_microseconds: { kind: 'uint' },
+            preserve_ordering: { kind: 'bool' },
+          },
+        },
+      },
+    },
+    max_sequence_idle_microseconds: { kind: 'uint' },
+    control_input: {
+      kind: { message: { name: 'ControlInput', fields: { name: { kind: 'string' }, control: { kind: { message: sequenceControl }, repeated: true } } } },
+      repeated: true,
+    },
+    state: {
+      kind: {
+        message: {
+          name: 'State',
+          fields: {
+            input_name: { kind: 'string' },
+            output_name: { kind: 'string' },
+            data_type: { kind: { enum: DATA_TYPE_ENUM } },
+            dims: { kind: 'int', repeated: true },
+            initial_state: { kind: { message: initialState }, repeated: true },
+          },
+          unimplemented: ['use_same_buffer_for_input_output', 'use_growable_memory'],
+        },
+      },
+      repeated: true,
+    },
+  },
+  unimplemented: ['iterative_sequence'],
+  oneofs: [['direct', 'oldest']],
+};
+
 const ensembleStep: MessageSchema = {
   name: 'Step',
   fields: {
@@ -123,6 +200,28 @@ const optimization: MessageSchema = {
   ],
 };
 
+const warmupInput: MessageSchema = {
+  name: 'ModelWarmup.Input',
+  fields: {
+    data_type: { kind: { enum: DATA_TYPE_ENUM } },
+    dims: { kind: 'int', repeated: true },
+    zero_data: { kind: 'bool' },
+    random_data: { kind: 'bool' },
+    input_data_file: { kind: 'string' },
+  },
+  oneofs: [['zero_data', 'random_data', 'input_data_file']],
+};
+
+const modelWarmup: MessageSchema = {
+  name: 'ModelWarmup',
+  fields: {
+    name: { kind: 'string' },
+    batch_size: { kind: 'uint' },
+    inputs: { kind: { map: { key: 'string', value: { message: warmupInput } } } },
+    count: { kind: 'uint' },
+  },
+};
+
 export const MODEL_CONFIG_SCHEMA: MessageSchema = {
   name: 'ModelConfig',
   fields: {
@@ -135,6 +234,7 @@ export const MODEL_CONFIG_SCHEMA: MessageSchema = {
     output: { kind: { message: modelOutput }, repeated: true },
     optimization: { kind: { message: optimization } },
     dynamic_batching: { kind: { message: dynamicBatching } },
+    sequence_batching: { kind: { message: sequenceBatching } },
     ensemble_scheduling: {
       kind: { message: { name: 'ModelEnsembling', fields: { step: { kind: { message: ensembleStep }, repeated: true } } } },
     },
@@ -142,9 +242,13 @@ export const MODEL_CONFIG_SCHEMA: MessageSchema = {
     default_model_filename: { kind: 'string' },
     parameters: { kind: { map: { key: 'string', value: { message: { name: 'ModelParameter', fields: { string_value: { kind: 'string' } } } } } } },
     response_cache: { kind: { message: { name: 'ModelResponseCache', fields: { enable: { kind: 'bool' } } } } },
+    model_warmup: { kind: { message: modelWarmup }, repeated: true },
+    model_transaction_policy: { kind: { message: { name: 'ModelTransactionPolicy', fields: { decoupled: { kind: 'bool' } } } } },
   },
+  // Triton's scheduling_choice.
+  oneofs: [['dynamic_batching', 'sequence_batching', 'ensemble_scheduling']],
   unimplemented: [
-    'runtime', 'batch_input', 'batch_output', 'sequence_batching', 'cc_model_filenames', 'metric_tags',
-    'model_warmup', 'model_operations', 'model_transaction_policy', 'model_repository_agents',
+    'runtime', 'batch_input', 'batch_output', 'cc_model_filenames', 'metric_tags',
+    'model_operations', 'model_repository_agents',
   ],
 };

@@ -8,6 +8,7 @@ import { ConfigError } from './config-error.js';
 import { onnxConfigType, onnxDims } from './auto-complete.js';
 import { PLATFORM_ENSEMBLE } from './defaults.js';
 import type { SourceLines } from './pbtxt-schema.js';
+import { sequenceInputNames, validateSequenceAgainstModel, validateSequenceBatching } from './validate-sequence.js';
 
 /** A model or file name usable as one path segment: no separators, not hidden, not `.`/`..`. */
 export function isPlainName(s: string): boolean {
@@ -49,6 +50,7 @@ export function validateStructure(config: ModelConfig, file: string, lines: Sour
     for (const id of g.gpus) if (id < 0) fail(g, `instance_group ${g.name}: gpu id ${id} must be >= 0`);
   }
   validateBatching(config, file, lines);
+  validateSequenceBatching(config, file, lines);
   validateEnsemble(config, file, lines);
   for (const a of [
     ...(config.optimization?.execution_accelerators?.cpu_execution_accelerator ?? []),
@@ -160,8 +162,10 @@ export function validateAgainstModel(
   };
   for (const t of config.input) check('input', t, info.inputs);
   for (const t of config.output) check('output', t, info.outputs);
+  validateSequenceAgainstModel(config, info, modelFile, configFile, lines);
+  const fedByServer = sequenceInputNames(config);
   for (const v of info.inputs) {
-    if (!config.input.some((t) => t.name === v.name)) {
+    if (!config.input.some((t) => t.name === v.name) && !fedByServer.has(v.name)) {
       throw new ConfigError(configFile, lines.lineOf(config, 'input'), `model input '${v.name}' of model file ${modelFile} is missing from the config`);
     }
   }

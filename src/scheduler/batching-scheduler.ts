@@ -11,7 +11,7 @@ import type { QueueConfig } from './queue-config.js';
 import { ResponseOrder } from './response-order.js';
 import { Dispatcher } from './dispatcher.js';
 import { InstancePool, type InstanceSlot } from './instance-pool.js';
-import { warmUpInputs } from './warm-up.js';
+import { type WarmupSample, warmUpInputs } from './warm-up.js';
 
 export interface BatchingOptions {
   readonly policy: BatchPolicy;
@@ -78,6 +78,8 @@ export class BatchingScheduler implements Scheduler {
     this.allOutputs = model.config.output.map((t) => t.name);
     this.order = o.preserveOrdering ? new ResponseOrder() : undefined;
     if (this.m) this.m.pending.collect = () => this.d.size;
+    // A batch held back from a FAILED instance goes as soon as an instance can take it.
+    this.pool.onHealthChange(() => this.pump());
   }
 
   get pendingCount(): number {
@@ -315,16 +317,23 @@ export class BatchingScheduler implements Scheduler {
   }
 
   /**
-   * Runs the warm-up sizes on every instance before live traffic (InstancePool.warmUp), teaching the policy t(b).
-   * Requests that arrive meanwhile wait in the queue. Models with BYTES inputs are not warmed (nothing safe to
-   * synthesize).
+   * Before live traffic (requests that arrive meanwhile wait in the queue): the config's model_warmup samples when it
+   * has some (InstancePool.runSamples: a failure rejects), else the warm-up sizes on every instance
+   * (InstancePool.warmUp, zero inputs, BYTES as empty elements). Both teach the policy t(b).
    */
-  async warmUp(): Promise<void> {
-    const sizes = this.o.warmUpSizes ?? [];
-    const make = warmUpInputs(this.model.config, this.o.maxBatchSize);
-    if (!make || sizes.length === 0) return;
-    await this.pool.warmUp(sizes, make, this.allOutputs, (rows, us) => this.d.observeBatch(rows, us));
-    this.pump();
+  async warmUp(samples: readonly WarmupSample[] = []): Promise<void> {
+    const observe = (rows: number, us: number) => this.d.observeBatch(rows, us);
+    try {
+      if (samples.length > 0) {
+        await this.pool.runSamples(samples, this.allOutputs, observe);
+        return;
+      }
+      const sizes = this.o.warmUpSizes ?? [];
+      const make = warmUpInputs(this.model.config, this.o.maxBatchSize);
+      if (make && sizes.length > 0) await this.pool.warmUp(sizes, make, this.allOutputs, observe);
+    } finally {
+      this.pump();
+    }
   }
 
   drain(): Promise<void> {

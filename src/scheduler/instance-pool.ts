@@ -2,6 +2,7 @@ import type { InferenceRequest, Tensor } from '../core/index.js';
 import { type ExecuteResult, type ModelInstance, InstanceDiedError } from '../backends/backend.js';
 import { BatchBufferPool, concatInputs } from './batch-assembly.js';
 import type { Counter } from './scheduler-metrics.js';
+import type { WarmupSample } from './warm-up.js';
 
 /** One instance and the buffers its batches' inputs are concatenated into (reused: it runs one batch at a time). */
 export interface InstanceSlot {
@@ -17,6 +18,12 @@ export interface BatchRun {
   /** When it ended (µs, on the pool's clock). */
   readonly endUs: number;
 }
+
+/** Whether an instance can run a batch now or soon (READY, or RESTARTING: its run waits for the new worker). */
+const canRun = (i: ModelInstance): boolean => i.health === undefined || i.health === 'READY' || i.health === 'RESTARTING';
+
+/** Preference when taking an idle instance: READY, then RESTARTING, then one that cannot run. */
+const rankOf = (i: ModelInstance): number => (i.health === undefined || i.health === 'READY' ? 0 : i.health === 'RESTARTING' ? 1 : 2);
 
 /** Warm-ups of all models in the process run one after another (see warmUp). */
 let warmUpChain: Promise<void> = Promise.resolve();
@@ -34,6 +41,7 @@ const WARM_UP_BUDGET_MS = 1000;
 export class InstancePool {
   /** Instances in all. */
   readonly size: number;
+  private readonly all: readonly InstanceSlot[];
   private readonly idle: InstanceSlot[];
   private busy = 0;
 
@@ -42,13 +50,21 @@ export class InstancePool {
    * @param retries counts batches run again after their instance's worker died
    */
   constructor(instances: readonly ModelInstance[], private readonly clock: () => number, private readonly retries?: Counter) {
-    this.idle = instances.map((instance) => ({ instance, buffers: new BatchBufferPool() }));
+    this.all = instances.map((instance) => ({ instance, buffers: new BatchBufferPool() }));
+    this.idle = [...this.all];
     this.size = instances.length;
   }
 
-  /** Instances free to take a batch now (none while warm-up runs). */
+  /**
+   * Instances free to take a batch now (none while warm-up runs). An instance that cannot run (FAILED, UNLOADED:
+   * InstanceHealth) is not counted while another instance can — a batch then waits for that one rather than failing
+   * on this one; when none can, the idle ones count, so batches fail at once instead of waiting for nothing.
+   */
   get idleCount(): number {
-    return this.idle.length;
+    let usable = 0;
+    for (const s of this.idle) if (canRun(s.instance)) usable++;
+    if (usable > 0 || this.idle.length === 0) return usable;
+    return this.all.some((s) => canRun(s.instance)) ? 0 : this.idle.length;
   }
 
   /** Batches taken with `acquire` and not yet released (warm-up runs are not counted). */
@@ -56,10 +72,18 @@ export class InstancePool {
     return this.busy;
   }
 
-  /** Takes an idle instance (the caller checked idleCount > 0). */
+  /** Takes an idle instance (the caller checked idleCount > 0): a READY one first, then a RESTARTING one (its run waits for its new worker). */
   acquire(): InstanceSlot {
-    const slot = this.idle.pop();
-    if (!slot) throw new Error('InstancePool.acquire: no idle instance');
+    if (this.idle.length === 0) throw new Error('InstancePool.acquire: no idle instance');
+    let best = this.idle.length - 1;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const rank = rankOf(this.idle[i].instance);
+      if (rank < rankOf(this.idle[best].instance)) best = i;
+      if (rank === 0) break;
+    }
+    const slot = this.idle[best];
+    this.idle[best] = this.idle[this.idle.length - 1];
+    this.idle.pop();
     this.busy++;
     return slot;
   }
@@ -68,6 +92,11 @@ export class InstancePool {
   release(slot: InstanceSlot): void {
     this.busy--;
     this.idle.push(slot);
+  }
+
+  /** Calls `listener` whenever an instance's health changes (an instance back from FAILED can take the queue). */
+  onHealthChange(listener: () => void): void {
+    for (const s of this.all) s.instance.onHealthChange?.(listener);
   }
 
   /**
@@ -106,15 +135,44 @@ export class InstancePool {
     observe: (rows: number, computeUs: number) => void,
   ): Promise<void> {
     if (sizes.length === 0) return;
-    // One model warms up at a time in this process: models load concurrently, and timings taken while another
-    // model's warm-up shares the cores would teach the policy a wrong curve (seen in the first load sweep).
+    await this.onEveryInstance((instance) => this.warmUpOne(instance, sizes, make, outputNames, observe));
+  }
+
+  /**
+   * Runs the config's warm-up samples (model_warmup) on every instance, each `count` times, before live traffic; the
+   * first failure rejects with the sample's and the instance's names (the version then fails to load). Runs after
+   * the first of a sample are reported to `observe`.
+   */
+  async runSamples(samples: readonly WarmupSample[], outputNames: readonly string[], observe: (rows: number, computeUs: number) => void): Promise<void> {
+    if (samples.length === 0) return;
+    await this.onEveryInstance(async (instance) => {
+      for (const s of samples) {
+        for (let i = 0; i < s.count; i++) {
+          const t0 = this.clock();
+          try {
+            await instance.execute(s.inputs, outputNames);
+          } catch (err) {
+            throw new Error(`warm-up sample '${s.name}' failed on instance '${instance.name}': ${(err as Error).message}`, { cause: err });
+          }
+          if (i > 0) observe(s.rows, this.clock() - t0);
+        }
+      }
+    });
+  }
+
+  /**
+   * Holds every idle instance while `work` runs on each. One model warms up at a time in this process: models load
+   * concurrently, and timings taken while another model's warm-up shares the cores would teach the policy a wrong
+   * curve (seen in the first load sweep).
+   */
+  private async onEveryInstance(work: (instance: ModelInstance) => Promise<void>): Promise<void> {
     const previous = warmUpChain;
     let release!: () => void;
     warmUpChain = new Promise<void>((r) => { release = r; });
     await previous;
     const slots = this.idle.splice(0);
     try {
-      await Promise.all(slots.map((slot) => this.warmUpOne(slot.instance, sizes, make, outputNames, observe)));
+      await Promise.all(slots.map((slot) => work(slot.instance)));
     } finally {
       this.idle.push(...slots);
       release();

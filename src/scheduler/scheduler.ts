@@ -1,3 +1,4 @@
+import type { WarmupSample } from './warm-up.js';
 import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 
@@ -38,8 +39,12 @@ export interface Scheduler {
   drain(): Promise<void>;
   /** Requests waiting (not yet running). */
   readonly pendingCount: number;
-  /** Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). */
-  warmUp?(): Promise<void>;
+  /**
+   * Optional: run warm-up batches before live traffic (the server awaits it before marking the version READY). With
+   * `samples` (the config's model_warmup), each instance runs each sample `count` times, and a failing sample rejects
+   * (the load fails); without, the automatic warm-up runs what it can synthesize and never rejects.
+   */
+  warmUp?(samples?: readonly WarmupSample[]): Promise<void>;
   /**
    * Would a request of this priority be admitted now? The refusal (QUEUE_FULL with retryAfterSec; UNAVAILABLE while
    * draining), or undefined. Changes nothing. rows: its batch rows when known (else 1). Its deadline is counted as

@@ -1,15 +1,24 @@
 import { type ModelConfig, type Tensor, allocate, dataTypeInfo, fromConfigName } from '../core/index.js';
 
+/** A warm-up request of the config's model_warmup, compiled (src/server/warmup-samples.ts). */
+export interface WarmupSample {
+  readonly name: string;
+  /** Its batch rows (1 for a model that does not batch). */
+  readonly rows: number;
+  /** Runs on each instance, at least 1. */
+  readonly count: number;
+  readonly inputs: readonly Tensor[];
+}
+
 /**
  * Zero-filled inputs of a batch of `rows` rows, from the config (variable dims as 1), for warming instances up and
- * measuring t(b) before live traffic. Undefined when the model takes BYTES or an unknown datatype (nothing safe to
- * synthesize).
+ * measuring t(b) before live traffic: BYTES elements are empty. Undefined when an input's datatype is unknown.
  */
 export function warmUpInputs(config: Readonly<ModelConfig>, maxBatchSize: number): ((rows: number) => Tensor[]) | undefined {
   const specs: Array<{ name: string; dt: NonNullable<ReturnType<typeof fromConfigName>>; dims: number[] }> = [];
   for (const t of config.input) {
     const dt = fromConfigName(t.data_type);
-    if (!dt || dataTypeInfo(dt).byteSize === 0) return undefined;
+    if (!dt) return undefined;
     specs.push({ name: t.name, dt, dims: t.dims.map((d) => (d < 0 ? 1 : d)) });
   }
   if (specs.length === 0) return undefined;
@@ -17,7 +26,8 @@ export function warmUpInputs(config: Readonly<ModelConfig>, maxBatchSize: number
     const shape = maxBatchSize > 0 ? [rows, ...s.dims] : s.dims;
     let n = 1;
     for (const d of shape) n *= d;
-    return { name: s.name, datatype: s.dt, shape, data: allocate(s.dt, n) };
+    const data = dataTypeInfo(s.dt).byteSize === 0 ? Array.from({ length: n }, () => new Uint8Array(0)) : allocate(s.dt, n);
+    return { name: s.name, datatype: s.dt, shape, data };
   });
 }
 

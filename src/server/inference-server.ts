@@ -1,15 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import {
   type InferenceRequest, type InferenceResponse, type ModelConfig, type RequestLimits,
-  DEFAULT_LIMITS, InferenceError, invalidArgument, notFound, unavailable,
+  DEFAULT_LIMITS, type InferenceError, invalidArgument, notFound, unavailable,
 } from '../core/index.js';
 import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
-import { scanRepositories } from '../repository/index.js';
 import type {
   AdmissionProbe, InferenceService, ModelMetadata, ModelStatistics, ModelStatisticsResponse, RepositoryIndexEntry, ServerMetadata,
 } from './service.js';
@@ -19,12 +16,12 @@ import { ResponseCache } from '../cache/response-cache.js';
 import type { TierSpec } from '../cache/cache-config.js';
 import { cacheKey } from '../cache/cache-key.js';
 import { CacheMetrics } from '../metrics/cache-metrics.js';
-import { ManagedModel, type ModelVersion } from './model-version.js';
+import type { ManagedModel, ModelVersion } from './model-version.js';
+import { type ModelControlMode, ModelLifecycle } from './model-lifecycle.js';
+import { ControlAccess } from './control-access.js';
 import type { ModelCacheMetrics } from '../metrics/cache-metrics.js';
-import { type LoadOptions, loadModel, unloadModel } from './load-model.js';
+import type { LoadOptions } from './load-model.js';
 import { validateRequest } from './validate-request.js';
-import { COMPOSITE_PLATFORMS } from './scheduler-factory.js';
-import { ensembleLoadRounds, stepModelNames } from '../pipeline/index.js';
 import { isPlainName } from './names.js';
 import { PACKAGE_VERSION } from './package-version.js';
 import { InferenceMetrics } from '../metrics/inference-metrics.js';
@@ -71,6 +68,18 @@ export interface InferenceServerOptions {
    * models' `response_cache { enable: true }` is ignored with a warning.
    */
   readonly cache?: readonly TierSpec[];
+  /**
+   * tritonserver's --model-control-mode (docs/lifecycle.md). Default 'none': every model loads at start and
+   * loadModel/unloadModel are refused (PERMISSION_DENIED); 'explicit': `startupModels` load at start and
+   * loadModel/unloadModel work; 'poll': every model loads and the repositories are rescanned every `pollSecs`.
+   */
+  readonly modelControlMode?: ModelControlMode;
+  /** Explicit mode: the models loaded at start (`*` = every one; default none), and the models their ensembles use. */
+  readonly startupModels?: readonly string[];
+  /** Poll mode: seconds between rescans of the repositories (default 15, tritonserver's). */
+  readonly pollSecs?: number;
+  /** When set, loadModel/unloadModel need `Bearer <token>` as their authorization (compared in constant time). */
+  readonly controlToken?: string;
 }
 
 /** The default of InferenceServerOptions.computeNice (measured in docs/overload.md). */
@@ -88,11 +97,12 @@ export class InferenceServer implements InferenceService {
   readonly limits: RequestLimits;
   /** The server's metrics; render with `metrics.render()` (served by `autoglm serve` on --metrics-port). */
   readonly metrics: InferenceMetrics;
-  private readonly models = new Map<string, ManagedModel>();
-  /** Per model name, the load/unload in progress: later ones queue behind it. */
-  private readonly transitions = new Map<string, Promise<void>>();
+  /** Models and their lifecycle (the one owner of each version's state). */
+  private readonly lifecycle: ModelLifecycle;
+  private readonly models: ReadonlyMap<string, ManagedModel>;
+  /** Who may load and unload (control mode, token). */
+  readonly control: ControlAccess;
   private readonly log: Logger;
-  private readonly loadOptions: LoadOptions;
   private closing = false;
   private closed: Promise<void> | undefined;
   private readonly admission: Admission;
@@ -100,7 +110,7 @@ export class InferenceServer implements InferenceService {
   readonly cache: ResponseCache | undefined;
   private readonly cacheMetrics: CacheMetrics | undefined;
 
-  private constructor(private readonly options: InferenceServerOptions, backends: Map<string, Backend>) {
+  private constructor(options: InferenceServerOptions, backends: Map<string, Backend>) {
     this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...options.limits });
     this.admission = new Admission(this.limits);
     this.log = options.logger ?? pino({ level: 'silent' });
@@ -111,7 +121,7 @@ export class InferenceServer implements InferenceService {
       for (const t of this.cache.tiers) this.cacheMetrics.watchTier(t);
     }
     const cores = options.computeCores ?? defaultComputeCores();
-    this.loadOptions = Object.freeze({
+    const loadOptions: LoadOptions = Object.freeze({
       strictModelConfig: options.strictModelConfig === true,
       defaultMaxBatchSize: options.defaultMaxBatchSize,
       backends,
@@ -123,46 +133,36 @@ export class InferenceServer implements InferenceService {
         singleCore: availableParallelism() === 1,
       },
     });
+    const mode = options.modelControlMode ?? 'none';
+    this.control = new ControlAccess(mode, options.controlToken);
+    this.lifecycle = new ModelLifecycle({
+      repositories: options.modelRepositories, load: loadOptions, log: this.log, controlMode: mode,
+      startupModels: options.startupModels ?? [], pollSecs: options.pollSecs ?? 15,
+      onReady: (m, v) => this.onVersionReady(m, v),
+      onGone: (model, version) => {
+        this.metrics.removeModel(model, version);
+        this.cacheMetrics?.removeModel(model, version);
+      },
+    });
+    this.models = this.lifecycle.models;
   }
 
-  /** Scans the repositories and loads every model concurrently; resolves when each is READY or UNAVAILABLE. */
+  /**
+   * Scans the repositories and loads the models the control mode says (every one, or in explicit mode the startup
+   * models) concurrently; resolves when each is READY or UNAVAILABLE. Rejects when a startup model is not found.
+   */
   static async create(options: InferenceServerOptions): Promise<InferenceServer> {
     setComputeWorkerNice(options.computeNice ?? DEFAULT_COMPUTE_NICE);
     configureOrtTelemetry(options.allowOrtTelemetry === true);
     const backends = options.backends ?? await createBackends();
     const server = new InferenceServer(options, backends);
-    const found = await scanRepositories([...options.modelRepositories], (e) => server.log.warn(e, 'not a model folder: ignored'));
-    for (const f of found) {
-      const m = new ManagedModel(f.name, f.root, f.modelDir);
-      m.scanError = f.error;
-      // A name in two repositories is listed once, unavailable with the reason (Triton refuses such a model too).
-      if (!server.models.has(f.name)) server.models.set(f.name, m);
-    }
-    // Models that run on other models (ensembles) load after those, so their plans can look the others up.
-    const all = [...server.models.values()];
-    const composite = all.filter((m) => server.isComposite(m));
-    await Promise.all(all.filter((m) => !composite.includes(m)).map((m) => server.loadOne(m)));
-    // Ensembles of ensembles: each after the ones it uses (src/pipeline/load-order.ts).
-    const uses = composite.map((m) => ({ name: m.name, uses: stepModelNames(server.configText(m)) }));
-    for (const round of ensembleLoadRounds(uses)) {
-      await Promise.all(round.map((name) => server.loadOne(server.models.get(name)!)));
+    try {
+      await server.lifecycle.start();
+    } catch (err) {
+      await server.close();
+      throw err;
     }
     return server;
-  }
-
-  /** Whether a model's config.pbtxt names a composite platform (read cheaply, before its config is loaded). */
-  private isComposite(m: ManagedModel): boolean {
-    const text = this.configText(m);
-    return [...COMPOSITE_PLATFORMS].some((p) => new RegExp(`platform\\s*:\\s*"${p}"`).test(text));
-  }
-
-  /** The model's config.pbtxt as text ('' when there is none or it cannot be read). */
-  private configText(m: ManagedModel): string {
-    try {
-      return readFileSync(join(m.modelDir, 'config.pbtxt'), 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   private lookupConfig(model: string, version: number): Readonly<ModelConfig> | undefined {
@@ -172,17 +172,12 @@ export class InferenceServer implements InferenceService {
     return m.versions.get(String(version))?.state === 'READY' ? m.config : undefined;
   }
 
-  private async loadOne(m: ManagedModel): Promise<void> {
-    this.log.debug({ model: m.name, dir: m.modelDir }, 'loading model');
-    await loadModel(m, this.loadOptions);
+  /** What the server keeps per READY version: its response cache's counters, when the model is cached. */
+  private onVersionReady(m: ManagedModel, v: ModelVersion): void {
     const cached = m.config?.response_cache?.enable === true;
-    if (cached && !this.cacheMetrics) this.log.warn({ model: m.name }, 'response_cache is enabled but the server has no cache (--cache-config): not cached');
-    for (const v of m.versions.values()) {
-      if (v.state === 'READY' && cached && this.cacheMetrics) v.responseCache = this.cacheMetrics.forModel(m.name, v.version);
-      if (v.state === 'READY') this.log.info({ model: m.name, version: v.version, instances: v.instances.length }, 'model ready');
-      else this.log.error({ model: m.name, version: v.version, reason: v.reason }, 'model version failed to load');
-    }
-    if (m.versions.size === 0 && m.state === 'UNAVAILABLE') this.log.error({ model: m.name, reason: m.reason }, 'model failed to load');
+    if (!cached) return;
+    if (this.cacheMetrics) v.responseCache = this.cacheMetrics.forModel(m.name, v.version);
+    else this.log.warn({ model: m.name }, 'response_cache is enabled but the server has no cache (--cache-config): not cached');
   }
 
   private model(name: string): ManagedModel {
@@ -192,8 +187,11 @@ export class InferenceServer implements InferenceService {
     return m;
   }
 
-  /** The version a request runs on: the one asked for, or the highest READY one. */
-  private resolve(name: string, version: string | undefined): ModelVersion {
+  /**
+   * The version a request runs on: the one asked for, or (none asked) the traffic split's pick for `requestId` when
+   * the config has a split, else the highest READY one.
+   */
+  private resolve(name: string, version: string | undefined, requestId?: string): ModelVersion {
     const m = this.model(name);
     if (version !== undefined && version !== '') {
       if (!/^\d+$/.test(version)) throw invalidArgument(`'${version}' is not a version number`);
@@ -205,8 +203,8 @@ export class InferenceServer implements InferenceService {
       if (v.state !== 'READY') throw unavailable(`model '${name}' version ${v.version} is not ready (${v.state}${v.reason ? `: ${v.reason}` : ''})`);
       return v;
     }
-    const newest = m.newestReady();
-    if (newest) return newest;
+    const routed = m.route(requestId);
+    if (routed) return routed;
     throw unavailable(`model '${name}' is not ready (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
   }
 
@@ -214,15 +212,17 @@ export class InferenceServer implements InferenceService {
     if (this.closing) return unavailable('the server is shutting down');
     const refusal = this.admission.serverRefusal();
     if (refusal) return refusal;
-    const v = this.models.get(probe.model)?.newestReady();
-    // Only the common case is judged early (no version asked, or the newest); infer resolves and answers the rest.
+    const m = this.models.get(probe.model);
+    // Only the common case is judged early (no version asked, or the newest, no traffic split); infer resolves and
+    // answers the rest.
+    const v = m && !m.traffic ? m.newestReady() : undefined;
     if (!v || (probe.version !== undefined && probe.version !== '' && probe.version !== v.version)) return undefined;
     return this.admission.versionRefusal(v, probe, performance.now() * 1000);
   }
 
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
     if (this.closing) throw unavailable('the server is shutting down');
-    const v = this.resolve(request.model, request.version);
+    const v = this.resolve(request.model, request.version, request.id);
     const startUs = performance.now() * 1000;
     if (v.responseCache && this.cache) return this.inferCached(v, v.responseCache, this.cache, request, startUs);
     return this.run(v, request, startUs, false);
@@ -321,7 +321,12 @@ export class InferenceServer implements InferenceService {
     const rows: RepositoryIndexEntry[] = [];
     for (const m of [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name))) {
       if (m.versions.size === 0) rows.push({ name: m.name, state: m.state, reason: m.reason });
-      for (const v of [...m.versions.values()].reverse()) rows.push({ name: m.name, version: v.version, ...v.readiness() });
+      for (const v of [...m.versions.values()].reverse()) {
+        const r = v.readiness();
+        // A failed reload leaves this copy serving: its READY rows say why the change was not taken.
+        const reason = r.state === 'READY' && m.reloadError ? `reload failed (this copy keeps serving): ${m.reloadError}` : r.reason;
+        rows.push({ name: m.name, version: v.version, state: r.state, reason });
+      }
     }
     return options.readyOnly ? rows.filter((r) => r.state === 'READY') : rows;
   }
@@ -354,62 +359,36 @@ export class InferenceServer implements InferenceService {
     return { model_stats: [stats(v)] };
   }
 
-  /** Runs load/unload steps of one model name one after another. */
-  private serialize<T>(name: string, step: () => Promise<T>): Promise<T> {
-    const next = (this.transitions.get(name) ?? Promise.resolve()).then(step);
-    this.transitions.set(name, next.then(() => undefined, () => undefined));
-    return next;
-  }
-
   /**
-   * Triton's repository load: (re)loads a model from its folder (found again in the repositories when new), with
-   * new version folders and config changes. A reload loads the new copy first and swaps it in when READY, then
-   * drains and unloads the old one, so requests never see a gap; if the new copy fails, a serving old copy stays.
+   * Triton's repository load (explicit control mode; with the control token when the server has one): (re)loads a
+   * model from its folder, found again in the repositories when new, with new version folders and config changes. A
+   * reload builds the new copy beside the serving one and swaps it in when READY, then drains and unloads the old
+   * one, so requests never see a gap; if the new copy fails, the serving one stays (ModelLifecycle).
    */
-  async loadModel(name: string): Promise<void> {
+  async loadModel(name: string, authorization?: string): Promise<void> {
     if (this.closing) throw unavailable('the server is shutting down');
+    this.control.check(`loading model '${name}'`, authorization);
     if (!isPlainName(name)) throw invalidArgument(`'${name}' is not a plain model name`);
-    const known = this.models.get(name);
-    let root = known?.root;
-    if (root === undefined) {
-      root = this.options.modelRepositories.find((r) => {
-        const d = join(r, name);
-        return existsSync(d) && statSync(d).isDirectory();
-      });
-      if (root === undefined) throw notFound(`no model '${name}' in the model repositories`);
-    }
-    const modelRoot = root;
-    await this.serialize(name, async () => {
-      const old = this.models.get(name);
-      const fresh = new ManagedModel(name, modelRoot, old?.modelDir ?? resolve(modelRoot, name));
-      if (!old) this.models.set(name, fresh);
-      await this.loadOne(fresh);
-      if (fresh.state !== 'READY' && old?.state === 'READY') {
-        this.log.error({ model: name, reason: fresh.reason }, 'reload failed: the loaded copy keeps serving');
-        throw unavailable(`model '${name}' failed to reload (the loaded copy keeps serving): ${fresh.reason}`);
-      }
-      this.models.set(name, fresh);
-      if (old && old !== fresh) await unloadModel(old, 'replaced by a reload');
-      if (fresh.state !== 'READY') throw unavailable(`model '${name}' failed to load: ${fresh.reason}`);
-    });
+    await this.lifecycle.load(name);
   }
 
-  /** Triton's repository unload: finishes the model's queued and running requests, then frees its instances. */
-  async unloadModel(name: string): Promise<void> {
+  /** Triton's repository unload (as loadModel's rules): finishes the model's queued and running requests, then frees its instances. */
+  async unloadModel(name: string, authorization?: string): Promise<void> {
+    this.control.check(`unloading model '${name}'`, authorization);
     this.model(name);
-    await this.serialize(name, async () => {
-      const model = this.models.get(name)!;
-      model.wanted = false;
-      await unloadModel(model);
-    });
-    this.log.info({ model: name }, 'model unloaded');
+    await this.lifecycle.unload(name);
+  }
+
+  /** Poll mode's rescan, run now (tests; an operator's nudge): see ModelLifecycle.poll. */
+  pollRepositories(): Promise<void> {
+    return this.lifecycle.poll();
   }
 
   /** Stops accepting requests, lets queued and running ones finish, unloads every model. Idempotent. */
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;
-      await Promise.all([...this.models.keys()].map((name) => this.serialize(name, () => unloadModel(this.models.get(name)!, 'server closed'))));
+      await this.lifecycle.close();
       await this.cache?.close();
       this.log.info('server closed');
     })();

@@ -4,7 +4,8 @@ import type { Backend, InstanceSpec, ModelInstance } from '../backends/backend.j
 import { loadModelConfig, selectVersions, modelFilePath, scanModel } from '../repository/index.js';
 import { COMPOSITE_PLATFORMS, createScheduler, type SchedulerContext } from './scheduler-factory.js';
 import { compileRequestSpec } from './validate-request.js';
-import { type ManagedModel, ModelVersion } from './model-version.js';
+import type { ManagedModel, ModelVersion } from './model-version.js';
+import { compileWarmup } from './warmup-samples.js';
 import type { ModelMetadata, TensorMetadata } from './service.js';
 import { sloGuardOf } from './slo-guard.js';
 import { queueConfigOf } from '../scheduler/queue-config.js';
@@ -18,10 +19,6 @@ export interface LoadOptions {
   /** Cores to split among one version's instances (InferenceServerOptions.computeCores). */
   readonly cores: number;
   readonly schedulerContext: SchedulerContext;
-}
-
-function reasonOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Which backend runs a config: `backend` wins, then `platform` (Triton's two spellings). */
@@ -72,14 +69,19 @@ export function planInstances(config: Readonly<ModelConfig>): Array<Pick<Instanc
   return plan;
 }
 
-async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<ModelConfig>, opts: LoadOptions): Promise<void> {
+/**
+ * Starts one version: its instances, its scheduler, then its warm-up (the config's model_warmup samples, else the
+ * automatic one). Sets the version's runtime fields; its state is the caller's (ModelLifecycle). On failure, frees
+ * what it made and throws.
+ */
+export async function startVersion(m: ManagedModel, v: ModelVersion, config: Readonly<ModelConfig>, opts: LoadOptions): Promise<void> {
   v.queue = queueConfigOf(config.dynamic_batching);
   const metrics = opts.schedulerContext.metrics;
   v.slo = sloGuardOf(config, metrics && ((levels) => metrics.forSlo(m.name, v.version, levels)));
+  const samples = compileWarmup(config, m.modelDir);
   if (COMPOSITE_PLATFORMS.has(config.platform)) {
     v.spec = compileRequestSpec(config);
     v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances: [] }, opts.schedulerContext);
-    v.state = 'READY';
     return;
   }
   const backendName = backendNameOf(config);
@@ -106,67 +108,31 @@ async function loadVersion(m: ManagedModel, v: ModelVersion, config: Readonly<Mo
   v.spec = compileRequestSpec(config);
   try {
     v.scheduler = createScheduler({ model: m.name, version: v.version, config, instances }, opts.schedulerContext);
-    // Warm-up batches teach the batch policy t(b) and pay the session's first-run cost before live traffic.
-    await v.scheduler.warmUp?.();
+    // Warm-up pays the session's first-run cost before live traffic and teaches the batch policy t(b); a version is
+    // READY only once it ran on every instance.
+    await v.scheduler.warmUp?.(samples);
   } catch (err) {
     await Promise.allSettled(instances.map((i) => i.unload()));
     throw err;
   }
-  v.state = 'READY';
 }
 
-/**
- * Loads a model from its folder: config (parsed or auto-completed), versions by the version policy, and each
- * version's instances and scheduler. Never throws: failures end in state UNAVAILABLE with the reason, on the model
- * (config errors) or on the version (load errors), so other models and versions keep serving.
- */
-export async function loadModel(m: ManagedModel, opts: LoadOptions): Promise<void> {
-  m.state = 'LOADING';
-  m.reason = '';
-  m.versions = new Map();
-  let config: Readonly<ModelConfig>;
-  let versions: string[];
-  try {
-    if (m.scanError) throw new Error(m.scanError);
-    // Rescanned on every load, so a repository load picks up new version folders and a changed config.
-    const scanned = await scanModel(m.name, m.root, m.modelDir);
-    const loaded = await loadModelConfig(scanned, { strict: opts.strictModelConfig, defaultMaxBatchSize: opts.defaultMaxBatchSize });
-    config = loaded.config;
-    for (const w of loaded.warnings) opts.onWarning?.(m.name, w);
-    versions = selectVersions(config, scanned.versions).map(String);
-    if (versions.length === 0) {
-      throw new Error(`no version folder of model '${m.name}' matches its version policy (found: ${scanned.versions.join(', ') || 'none'})`);
-    }
-  } catch (err) {
-    m.state = 'UNAVAILABLE';
-    m.reason = reasonOf(err);
-    return;
+/** A model's config (parsed or auto-completed, rescanned from its folder) and the versions its policy serves. */
+export async function readModel(m: ManagedModel, opts: LoadOptions): Promise<{ config: Readonly<ModelConfig>; versions: string[] }> {
+  if (m.scanError) throw new Error(m.scanError);
+  // Rescanned on every load, so a repository load picks up new version folders and a changed config.
+  const scanned = await scanModel(m.name, m.root, m.modelDir);
+  const loaded = await loadModelConfig(scanned, { strict: opts.strictModelConfig, defaultMaxBatchSize: opts.defaultMaxBatchSize });
+  for (const w of loaded.warnings) opts.onWarning?.(m.name, w);
+  const versions = selectVersions(loaded.config, scanned.versions).map(String);
+  if (versions.length === 0) {
+    throw new Error(`no version folder of model '${m.name}' matches its version policy (found: ${scanned.versions.join(', ') || 'none'})`);
   }
-  m.config = config;
-  m.metadata = buildMetadata(config, [...versions].sort((a, b) => Number(a) - Number(b)));
-  for (const ver of versions) m.versions.set(ver, new ModelVersion(m.name, ver));
-  await Promise.all([...m.versions.values()].map(async (v) => {
-    try {
-      await loadVersion(m, v, config, opts);
-    } catch (err) {
-      v.fail(reasonOf(err));
-    }
-  }));
-  const ready = [...m.versions.values()].some((v) => v.state === 'READY');
-  m.state = ready ? 'READY' : 'UNAVAILABLE';
-  if (!ready) m.reason = [...m.versions.values()].map((v) => `version ${v.version}: ${v.reason}`).join('; ');
+  return { config: loaded.config, versions };
 }
 
-/** Drains every version's scheduler (queued and running requests finish), then unloads its instances. */
-export async function unloadModel(m: ManagedModel, reason = 'unloaded'): Promise<void> {
-  m.state = 'UNLOADING';
-  await Promise.all([...m.versions.values()].map(async (v) => {
-    if (v.state !== 'READY') return;
-    v.state = 'UNLOADING';
-    await v.scheduler?.drain();
-    await Promise.allSettled(v.instances.map((i) => i.unload()));
-    v.fail(reason);
-  }));
-  m.state = 'UNAVAILABLE';
-  m.reason = reason;
+/** Drains a started version's scheduler (queued and running requests finish), then unloads its instances. */
+export async function stopVersion(v: ModelVersion): Promise<void> {
+  await v.scheduler?.drain();
+  await Promise.allSettled(v.instances.map((i) => i.unload()));
 }

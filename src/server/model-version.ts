@@ -6,10 +6,12 @@ import type { SloGuard } from './slo-guard.js';
 import type { ModelCacheMetrics } from '../metrics/cache-metrics.js';
 import type { ModelMetadata, ModelState } from './service.js';
 import type { RequestSpec } from './validate-request.js';
+import type { TrafficSplit } from './traffic-split.js';
 
 /**
  * One version of one model and where it stands in its lifecycle. The state is the single source of truth:
- * `scheduler`, `spec` and `instances` are set exactly while the state is READY or UNLOADING.
+ * `scheduler`, `spec` and `instances` are set exactly while the state is READY or UNLOADING. Its transitions
+ * (LOADING → READY → UNLOADING → UNAVAILABLE, or LOADING → UNAVAILABLE) are made by ModelLifecycle alone.
  */
 export class ModelVersion {
   state: ModelState = 'LOADING';
@@ -55,21 +57,44 @@ export class ModelVersion {
   }
 }
 
-/** A model known to the server: its folder, its config once parsed, and its versions. */
+/**
+ * A model known to the server: its folder, its config once parsed, its versions and how requests without a version
+ * are routed among them. Owned by ModelLifecycle: a reload builds a new ManagedModel beside this one and swaps it in.
+ */
 export class ManagedModel {
   /** The model-level state: UNAVAILABLE when it failed before any version could be tried (bad config). */
   state: ModelState = 'LOADING';
   reason = '';
-  /** false after an explicit unload: the model then does not count against server readiness. */
+  /** false when the model is not to be served (explicit unload, or not loaded in explicit mode): not counted by readiness. */
   wanted = true;
   config: Readonly<ModelConfig> | undefined;
   metadata: ModelMetadata | undefined;
   versions = new Map<string, ModelVersion>();
+  /** The config's version_traffic split, when it has one (requests without a version are routed by it). */
+  traffic: TrafficSplit | undefined;
+  /** The folder's fingerprint when this copy was loaded (poll mode reloads when it changes). */
+  fingerprint = '';
+  /** Why the last reload of this model failed while this copy kept serving ('' when it did not). */
+  reloadError = '';
+  /** Poll mode: the folder's fingerprint when a change was last tried (a failed change is not retried until it moves). */
+  attemptedFingerprint = '';
 
   /** Set when the scan found the model unusable as it is (e.g. the same name in two repositories). */
   scanError: string | undefined;
 
   constructor(readonly name: string, readonly root: string, readonly modelDir: string) {}
+
+  /**
+   * The version a request without one goes to: by the traffic split when the config has one (the id pins it), else
+   * the newest READY one.
+   */
+  route(requestId: string | undefined): ModelVersion | undefined {
+    if (this.traffic) {
+      const picked = this.traffic.pick(requestId, (ver) => this.versions.get(ver)?.state === 'READY');
+      if (picked !== undefined) return this.versions.get(picked);
+    }
+    return this.newestReady();
+  }
 
   /** The highest-numbered READY version (per request: no sort, no allocation). */
   newestReady(): ModelVersion | undefined {

@@ -1,7 +1,8 @@
 import type { ModelConfig } from '../core/index.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerModel } from '../scheduler/scheduler.js';
-import { type BatchingPolicyName, createBatchScheduler } from '../scheduler/create-scheduler.js';
+import { type BatchingPolicyName, DEFAULT_MAX_QUEUE_SIZE, createBatchScheduler } from '../scheduler/create-scheduler.js';
+import { SequenceScheduler, planSequence } from '../scheduler/sequence/index.js';
 import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
 import type { InferenceService } from './service.js';
@@ -38,6 +39,12 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
     return new EnsembleScheduler({
       plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0,
       metrics: ctx.metrics?.forModel(model.model, model.version),
+    });
+  }
+  if (model.config.sequence_batching) {
+    // Stateful models: Triton's sequence batcher (docs/sequences.md).
+    return new SequenceScheduler(model, {
+      plan: planSequence(model.config), maxQueueSize: DEFAULT_MAX_QUEUE_SIZE, metrics: ctx.metrics?.forModel(model.model, model.version),
     });
   }
   // Adaptive / static (Triton's dynamic_batching) / none, from the config: see docs/scheduling.md.

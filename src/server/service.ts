@@ -90,8 +90,13 @@ export interface InferenceService {
    * without a name. Semantics: docs/statistics.md.
    */
   modelStatistics(name?: string, version?: string): ModelStatisticsResponse;
-  loadModel(name: string): Promise<void>;
-  unloadModel(name: string): Promise<void>;
+  /**
+   * The repository API (docs/lifecycle.md): allowed in explicit model control mode only (else PERMISSION_DENIED);
+   * `authorization` is the caller's `Authorization` value, checked against the control token when the server has
+   * one (else UNAUTHENTICATED).
+   */
+  loadModel(name: string, authorization?: string): Promise<void>;
+  unloadModel(name: string, authorization?: string): Promise<void>;
   /** Stop accepting, finish in-flight requests, unload everything. */
   close(): Promise<void>;
 }

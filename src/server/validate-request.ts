@@ -2,6 +2,7 @@ import {
   type DataType, type InferenceRequest, type ModelConfig, type RequestLimits, type Tensor,
   InferenceError, dataTypeInfo, fromConfigName, invalidArgument,
 } from '../core/index.js';
+import { isNoSequence } from '../scheduler/sequence/index.js';
 
 /** One input of a model as requests must send it (compiled once at load, see compileRequestSpec). */
 export interface InputSpec {
@@ -19,6 +20,8 @@ export interface RequestSpec {
   readonly inputs: ReadonlyMap<string, InputSpec>;
   readonly requiredInputs: readonly string[];
   readonly outputs: ReadonlySet<string>;
+  /** The model has sequence_batching: only then may a request name a sequence. */
+  readonly sequences: boolean;
 }
 
 export function compileRequestSpec(config: Readonly<ModelConfig>): RequestSpec {
@@ -34,6 +37,7 @@ export function compileRequestSpec(config: Readonly<ModelConfig>): RequestSpec {
     inputs,
     requiredInputs: Object.freeze(config.input.filter((i) => i.optional !== true).map((i) => i.name)),
     outputs: new Set(config.output.map((o) => o.name)),
+    sequences: config.sequence_batching !== undefined,
   });
 }
 
@@ -123,6 +127,11 @@ export function validateRequest(request: InferenceRequest, spec: RequestSpec, li
     if (t.data.length !== n) {
       throw invalidArgument(`model '${model}' input '${t.name}': ${t.data.length} elements given, shape ${fmt(t.shape)} needs ${n}`);
     }
+  }
+  // As Triton: a model without sequence batching refuses a request that names a sequence, rather than run it
+  // without the state it expects. A sequence model checks the flags itself (src/scheduler/sequence).
+  if (!spec.sequences && request.parameters && !isNoSequence(request.parameters.sequence_id)) {
+    throw invalidArgument(`inference request to model '${model}' must not specify a non-zero or non-empty sequence_id: the model has no sequence_batching`);
   }
   for (const name of spec.requiredInputs) {
     if (!seen.has(name)) throw invalidArgument(`model '${model}': required input '${name}' is missing`);

@@ -1,14 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseServeArgs, UsageError } from '../../src/cli/serve-options.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ServeOptions, parseServeArgs, UsageError } from '../../src/cli/serve-options.js';
 
 test('defaults follow tritonserver: HTTP 8000 and gRPC 8001 on 0.0.0.0, auto-complete on, keep serving on model errors', () => {
   assert.deepEqual(parseServeArgs(['--model-repository', 'r']), {
     modelRepositories: ['r'], httpPort: 8000, httpAddress: '0.0.0.0', allowGrpc: true, grpcPort: 8001, grpcAddress: '0.0.0.0',
     strictModelConfig: false, exitOnError: false,
     logVerbose: 0, logFormat: undefined, limits: {},
-    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
+    allowMetrics: true, metricsPort: 8002, metricsAddress: '0.0.0.0', allowDashboard: true, batchingPolicy: undefined, computeCores: undefined, httpThreadCount: 0,
     computeNice: undefined, exitTimeoutSecs: 30, allowOrtTelemetry: false, cache: [],
+    modelControlMode: 'none', startupModels: [], pollSecs: 15, controlToken: undefined,
   });
 });
 
@@ -35,6 +39,14 @@ test('every flag, repeated repositories, booleans bare or =true/=false', () => {
   assert.equal(o.httpThreadCount, 4);
   assert.ok(Object.isFrozen(o));
   assert.equal(parseServeArgs(['--help']), 'help');
+});
+
+test('--allow-dashboard bare or =BOOL (default true)', () => {
+  const dashboard = (...args: string[]) => (parseServeArgs(['--model-repository', 'r', ...args]) as { allowDashboard: boolean }).allowDashboard;
+  assert.equal(dashboard(), true);
+  assert.equal(dashboard('--allow-dashboard=false'), false);
+  assert.equal(dashboard('--allow-dashboard'), true);
+  assert.throws(() => parseServeArgs(['--model-repository', 'r', '--allow-dashboard=maybe']), UsageError);
 });
 
 test('gRPC flags: --grpc-port, --grpc-address (default: the --http-address), --allow-grpc bare or =BOOL', () => {
@@ -78,4 +90,37 @@ test('--exit-timeout-secs (tritonserver\'s, default 30) and --allow-ort-telemetr
   assert.ok(f !== 'help' && !f.allowOrtTelemetry);
   assert.throws(() => parseServeArgs(['--model-repository', 'r', '--exit-timeout-secs', 'soon']), /--exit-timeout-secs must be an integer/);
   assert.throws(() => parseServeArgs(['--model-repository', 'r', '--allow-ort-telemetry=sure']), /--allow-ort-telemetry takes true or false/);
+});
+
+test('model control: --model-control-mode (default none), --load-model with explicit only, --repository-poll-secs with poll only, --control-token-file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'autoglm-token-'));
+  try {
+    const base = ['--model-repository', 'r'];
+    const dflt = parseServeArgs(base) as ServeOptions;
+    assert.equal(dflt.modelControlMode, 'none');
+    assert.deepEqual(dflt.startupModels, []);
+    assert.equal(dflt.pollSecs, 15);
+    assert.equal(dflt.controlToken, undefined);
+    const explicit = parseServeArgs([...base, '--model-control-mode', 'explicit', '--load-model', 'a', '--load-model', '*']) as ServeOptions;
+    assert.deepEqual(explicit.startupModels, ['a', '*']);
+    assert.equal((parseServeArgs([...base, '--model-control-mode', 'poll', '--repository-poll-secs', '2']) as ServeOptions).pollSecs, 2);
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, '  abc123  \nignored second line\n');
+    assert.equal((parseServeArgs([...base, '--model-control-mode', 'explicit', '--control-token-file', tokenFile]) as ServeOptions).controlToken, 'abc123');
+    writeFileSync(join(dir, 'empty'), '\n');
+    for (const [args, why] of [
+      [['--model-control-mode', 'manual'], /one of none, poll, explicit/],
+      [['--load-model', 'a'], /needs --model-control-mode explicit/],
+      [['--model-control-mode', 'explicit', '--load-model', '../a'], /not a plain model name/],
+      [['--repository-poll-secs', '5'], /needs --model-control-mode poll/],
+      [['--model-control-mode', 'poll', '--repository-poll-secs', '0'], /repository-poll-secs must be an integer in 1\.\./],
+      [['--control-token-file', tokenFile], /only --model-control-mode explicit/],
+      [['--model-control-mode', 'explicit', '--control-token-file', join(dir, 'none')], /cannot be read: ENOENT/],
+      [['--model-control-mode', 'explicit', '--control-token-file', join(dir, 'empty')], /first line must hold the token/],
+    ] as const) {
+      assert.throws(() => parseServeArgs([...base, ...args]), (e: Error) => e instanceof UsageError && why.test(e.message), args.join(' '));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

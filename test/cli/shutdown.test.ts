@@ -207,3 +207,31 @@ test('stdout whose reader is gone (EPIPE): the server keeps serving, counts the 
     repo.remove();
   }
 });
+
+test('a signal while models load: no port opens, the loads finish and unload, exit 0', { timeout: 90_000 }, async () => {
+  const repo = tempRepo('autoglm-shutdown-');
+  try {
+    // A JS model whose initialize takes 1.5 s: the signal arrives while it loads.
+    const dir = join(repo.dir, 'sleepy');
+    mkdirSync(join(dir, '1'), { recursive: true });
+    writeFileSync(join(dir, 'config.pbtxt'), `backend: "js"
+max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+`);
+    writeFileSync(join(dir, '1', 'model.mjs'), `export async function initialize() { await new Promise((r) => setTimeout(r, 1500)); }
+export function execute([x]) { return [{ name: 'y', datatype: 'FP32', shape: x.shape, data: x.data }]; }
+`);
+    const s = serve(repo.dir, ['--log-verbose', '1']);
+    s.port.catch(() => {});
+    while (!s.lines.some((l) => l.msg === 'loading model')) await new Promise((r) => setTimeout(r, 20));
+    s.child.kill('SIGTERM');
+    const e = await s.exited;
+    assert.deepEqual(e, { code: 0, signal: null });
+    const msgs = s.lines.map((l) => l.msg);
+    assert.ok(msgs.includes('shut down'), msgs.join(' | '));
+    assert.ok(!msgs.includes('HTTP server listening'), 'no frontend started after the signal');
+  } finally {
+    repo.remove();
+  }
+});

@@ -28,7 +28,7 @@ before(async () => {
   writeModel(repo.dir, 'mlp', MLP.bytes);
   writeModel(repo.dir, 'batched', MLP.bytes, { config: CONFIG });
   writeModel(repo.dir, 'broken', Uint8Array.from([1, 2, 3]));
-  srv = await startGrpcServer({ modelRepositories: [repo.dir] });
+  srv = await startGrpcServer({ modelRepositories: [repo.dir], modelControlMode: 'explicit', startupModels: ['*'] });
   c = grpcClient(srv.target);
   health = grpcClient(srv.target, 'grpc.health.v1.Health');
 });
@@ -134,7 +134,7 @@ test('wrong parameter types and values are refused with INVALID_ARGUMENT and say
     [{ priority: { int64_param: -1 } }, /'priority'.*>= 0/],
     [{ timeout: { uint64_param: 10 } }, /'timeout'.*int64_param/],
     [{ timeout: { int64_param: -5 } }, /'timeout'.*>= 0/],
-    [{ sequence_id: { bool_param: true } }, /'sequence_id'.*int64_param or string_param/],
+    [{ sequence_id: { bool_param: true } }, /'sequence_id'.*int64_param, uint64_param or string_param/],
     [{ sequence_id: { int64_param: 42 } }, /sequence_id/],
     [{ sequence_start: { int64_param: 1 } }, /'sequence_start'.*bool_param/],
     [{ triton_enable_empty_final_response: { string_param: 'yes' } }, /bool_param/],

@@ -23,7 +23,7 @@ before(async () => {
   writeModel(repo.dir, 'mlp', v1.bytes, { version: '1', config: CONFIG('mlp', 'version_policy: { all: {} }') });
   writeModel(repo.dir, 'mlp', v2.bytes, { version: '2' });
   writeModel(repo.dir, 'other', v1.bytes, { config: CONFIG('other') });
-  srv = await startServer({ modelRepositories: [repo.dir] });
+  srv = await startServer({ modelRepositories: [repo.dir], modelControlMode: 'explicit', startupModels: ['*'] });
 });
 after(async () => {
   await srv.close();

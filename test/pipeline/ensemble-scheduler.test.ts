@@ -86,7 +86,7 @@ ensemble_scheduling { step [
   { model_name: "chain" model_version: -1 input_map { key: "in" value: "in" } output_map { key: "out" value: "mid" } },
   { model_name: "stage_a" model_version: -1 input_map { key: "x" value: "mid" } output_map { key: "y" value: "out" } }
 ] }`);
-  server = await InferenceServer.create({ modelRepositories: [repo] });
+  server = await InferenceServer.create({ modelRepositories: [repo], modelControlMode: 'explicit', startupModels: ['*'] });
 });
 
 after(async () => {

@@ -156,8 +156,8 @@ test('an unknown field is an error naming the line, the field and its message', 
 test('a Triton field this server does not implement is a warning with its line, and the rest still loads', () => {
   const text = [
     'name: "m"',
-    'sequence_batching { max_sequence_idle_microseconds: 5000 }',
-    'model_warmup [{ name: "w" batch_size: 1 }]',
+    'sequence_batching { iterative_sequence: true }',
+    'runtime: "libtorch.so"',
     'metric_tags { }',
     'input { name: "x" data_type: TYPE_FP32 dims: [1] is_shape_tensor: false format: FORMAT_NCHW }',
     'output { name: "y" data_type: TYPE_FP32 dims: [1] label_filename: "labels.txt" }',
@@ -166,8 +166,8 @@ test('a Triton field this server does not implement is a warning with its line, 
   ].join('\n');
   const { config, warnings } = configFromPbtxt(text, FILE);
   assert.deepEqual(warnings, [
-    'm/config.pbtxt:2: field sequence_batching in ModelConfig is not implemented by this server; ignored',
-    'm/config.pbtxt:3: field model_warmup in ModelConfig is not implemented by this server; ignored',
+    'm/config.pbtxt:2: field iterative_sequence in ModelSequenceBatching is not implemented by this server; ignored',
+    'm/config.pbtxt:3: field runtime in ModelConfig is not implemented by this server; ignored',
     'm/config.pbtxt:4: field metric_tags in ModelConfig is not implemented by this server; ignored',
     'm/config.pbtxt:5: field is_shape_tensor in ModelInput is not implemented by this server; ignored',
     'm/config.pbtxt:5: field format in ModelInput is not implemented by this server; ignored',
@@ -228,4 +228,22 @@ optimization { graph { level: 1 } execution_accelerators { cpu_execution_acceler
     }),
     { numRuns: 1500 },
   );
+});
+
+test('model_warmup: samples map with their inputs\' source; two sources in one input are an error with its line', () => {
+  const { config } = configFromPbtxt([
+    'model_warmup [',
+    '  { name: "a" batch_size: 2 count: 3 inputs { key: "x" value: { data_type: TYPE_FP32 dims: [ 4 ] random_data: true } } },',
+    '  { name: "b" batch_size: 1 inputs [ { key: "x" value: { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } },',
+    '                                     { key: "t" value: { data_type: TYPE_STRING dims: [ 1 ] input_data_file: "t.bin" } } ] }',
+    ']',
+  ].join('\n'), FILE);
+  assert.deepEqual(config.model_warmup, [
+    { name: 'a', batch_size: 2, count: 3, inputs: { x: { data_type: 'TYPE_FP32', dims: [4], random_data: true } } },
+    { name: 'b', batch_size: 1, count: 0, inputs: {
+      x: { data_type: 'TYPE_FP32', dims: [4], zero_data: true },
+      t: { data_type: 'TYPE_STRING', dims: [1], input_data_file: 't.bin' },
+    } },
+  ]);
+  assert.match(configError('\nmodel_warmup { name: "c" inputs { key: "x" value: { zero_data: true random_data: true } } }').message, /^m\/config.pbtxt:2: .*(zero_data|random_data)/);
 });

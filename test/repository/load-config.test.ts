@@ -186,9 +186,9 @@ test('strict: no auto-complete', async () => {
 });
 
 test('warnings come back from loadModelConfig with file:line', async () => {
-  const dir = model(mlp, 'max_batch_size: 4\nmodel_warmup { name: "w" }');
+  const dir = model(mlp, 'max_batch_size: 4\nruntime: "x"');
   const { warnings } = await load(dir);
-  assert.deepEqual(warnings, [`${join(dir, 'config.pbtxt')}:2: field model_warmup in ModelConfig is not implemented by this server; ignored`]);
+  assert.deepEqual(warnings, [`${join(dir, 'config.pbtxt')}:2: field runtime in ModelConfig is not implemented by this server; ignored`]);
 });
 
 test('corrupt or missing model file: a clear error naming the file', async () => {

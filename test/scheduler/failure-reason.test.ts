@@ -7,6 +7,7 @@ import { failureReasonOf } from '../../src/scheduler/scheduler-metrics.js';
 test('every error code has one failure reason: refusals and missed deadlines REJECTED, cancels CANCELED, internal BACKEND', () => {
   const want: Record<ErrorCode, string> = {
     INVALID_ARGUMENT: 'OTHER', NOT_FOUND: 'OTHER', PAYLOAD_TOO_LARGE: 'OTHER', UNIMPLEMENTED: 'OTHER',
+    UNAUTHENTICATED: 'OTHER', PERMISSION_DENIED: 'OTHER',
     QUEUE_FULL: 'REJECTED', DEADLINE_EXCEEDED: 'REJECTED', UNAVAILABLE: 'REJECTED',
     CANCELLED: 'CANCELED', INTERNAL: 'BACKEND',
   };

@@ -37,7 +37,7 @@ before(async () => {
   writeModel(repo, 'mlp', mlpModel(4, 8, 2).bytes);
   // A model folder beside the repository, not in it: no request may load it.
   writeModel(repoRoot, 'outside', mlpModel(4, 8, 2).bytes);
-  srv = await startServer({ modelRepositories: [repo] });
+  srv = await startServer({ modelRepositories: [repo], modelControlMode: 'explicit', startupModels: ['*'] });
 });
 after(async () => {
   await srv.close();

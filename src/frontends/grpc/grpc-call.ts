@@ -92,6 +92,8 @@ export class GrpcCall {
   messages = 0;
   /** The handler's own state for this call (streaming calls keep their reply queue here). */
   state: unknown;
+  /** The call's `authorization` metadata (the repository RPCs check the control token). */
+  readonly authorization: string | undefined;
 
   private responded = false;
   private done = false;
@@ -112,6 +114,8 @@ export class GrpcCall {
     private readonly handler: CallHandler) {
     this.receivedUs = performance.now() * 1000;
     this.encoding = String(headers['grpc-encoding'] ?? 'identity');
+    const auth = headers.authorization;
+    this.authorization = typeof auth === 'string' ? auth : undefined;
     const timeout = headers['grpc-timeout'];
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(String(timeout));
@@ -306,11 +310,33 @@ export class GrpcCall {
     s.uncork();
   }
 
-  /** Streaming: one framed reply message. */
-  write(framed: Buffer): void {
-    if (this.done || !this.usable()) return;
+  /** Streaming: one framed reply message. false: the stream's write buffer is full (wait for `whenDrained`). */
+  write(framed: Buffer): boolean {
+    if (this.done || !this.usable()) return true;
     this.respond();
-    this.stream.write(framed);
+    return this.stream.write(framed);
+  }
+
+  /** Streaming: whether written replies wait in the stream's buffer past its high-water mark (a client not reading). */
+  get writeBlocked(): boolean {
+    return this.stream.writableNeedDrain;
+  }
+
+  /** Streaming: calls `fn` once the write buffer has drained (or the stream closed). */
+  whenDrained(fn: () => void): void {
+    this.stream.once('drain', fn);
+  }
+
+  /**
+   * Streaming: stop (or go on) reading request messages. Paused, the stream's DATA is not consumed, so HTTP/2 flow
+   * control stops the client once the stream's window (STREAM_WINDOW) is full.
+   */
+  pauseReading(): void {
+    this.stream.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.done) this.stream.resume();
   }
 
   /** Streaming: ends the call with grpc-status 0 after the messages written. */

@@ -49,7 +49,7 @@ class UnaryRpc implements CallHandler {
 
   private async answer(call: GrpcCall, request: Record<string, unknown>): Promise<void> {
     try {
-      call.reply(this.codec.serializeFramed(await this.fn(request)));
+      call.reply(this.codec.serializeFramed(await this.fn(request, call)));
     } catch (err) {
       call.fail(failure(this.log, this.codec.name, err));
     }

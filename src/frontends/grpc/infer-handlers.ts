@@ -116,21 +116,57 @@ export class InferRunner {
 }
 
 /**
+ * Requests of one ModelStreamInfer call read and not yet answered onto the wire, at most: past it (or while written
+ * replies wait in the stream's buffer for a client that does not read them) the stream stops reading requests, and
+ * HTTP/2 flow control holds the client back. Bounds what one stream can make the server hold.
+ */
+export const MAX_STREAM_PENDING = 128;
+
+/**
  * A stream's replies in request order: slots reserved as requests arrive, filled as they finish, written from the
  * front while the front is filled. FIFO as array + head index (no shift()); the array restarts when it drains.
+ * Backpressure: reading pauses while MAX_STREAM_PENDING replies are outstanding or the write buffer is full.
  */
 class ReplyQueue {
   private slots: (Buffer | undefined)[] = [];
   private head = 0;
   /** Numbering of slots across restarts: slot n is slots[n - base]. */
   private base = 0;
+  /** Reserved and not yet written. */
+  private pending = 0;
+  private paused = false;
+  private awaitingDrain = false;
   ended = false;
 
   constructor(private readonly call: GrpcCall) {}
 
   reserve(): number {
     this.slots.push(undefined);
+    if (++this.pending >= MAX_STREAM_PENDING) this.pause();
     return this.base + this.slots.length - 1;
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.call.pauseReading();
+  }
+
+  /** Reads again once under both bounds; a full write buffer is waited out first. */
+  private maybeResume(): void {
+    if (!this.paused || this.pending >= MAX_STREAM_PENDING) return;
+    if (this.call.writeBlocked) {
+      if (!this.awaitingDrain) {
+        this.awaitingDrain = true;
+        this.call.whenDrained(() => {
+          this.awaitingDrain = false;
+          this.maybeResume();
+        });
+      }
+      return;
+    }
+    this.paused = false;
+    this.call.resumeReading();
   }
 
   fill(slot: number, reply: Buffer): void {
@@ -143,8 +179,10 @@ class ReplyQueue {
     while (this.head < slots.length && slots[this.head] !== undefined) {
       const reply = slots[this.head]!;
       slots[this.head++] = undefined;
-      this.call.write(reply);
+      this.pending--;
+      if (!this.call.write(reply)) this.pause();
     }
+    this.maybeResume();
     if (this.head === slots.length) {
       this.base += slots.length;
       this.slots = [];

@@ -2,7 +2,7 @@
  * The second half of decoding a ModelInferRequest: what its parameters mean (before admission), then its tensors
  * (after). Parameters arrive typed, as Triton's clients send them; the ones the server uses must have Triton's types:
  *
- *   priority  int64 (≥ 0) or uint64        timeout  int64 (µs, ≥ 0)        sequence_id  int64 or string
+ *   priority  int64 (≥ 0) or uint64        timeout  int64 (µs, ≥ 0)        sequence_id  int64 (≥ 0), uint64 or string
  *   sequence_start / sequence_end  bool    triton_enable_empty_final_response  bool (ModelStreamInfer)
  *
  * Other `triton_` keys are refused (Triton reserves them); any other key passes through to the request's parameters
@@ -74,7 +74,8 @@ export function inferHeader(scan: ScannedInfer): InferHeader {
           timeoutUs = nonNegative(key, p);
           break;
         case 'sequence_id':
-          if (p.kind !== 'int64' && p.kind !== 'string') throw typeError(key, 'int64_param or string_param');
+          if (p.kind !== 'int64' && p.kind !== 'uint64' && p.kind !== 'string') throw typeError(key, 'int64_param, uint64_param or string_param');
+          if (p.kind === 'int64' && p.value < 0) throw invalidArgument(`invalid value for 'sequence_id', expected value >= 0`);
           break;
         case 'sequence_start':
         case 'sequence_end':
@@ -91,13 +92,6 @@ export function inferHeader(scan: ScannedInfer): InferHeader {
       }
       const value = plainValue(p);
       if (value !== undefined) parameters[key] = value;
-    }
-    // A sequence id of 0 (or '') means no sequence. No model here batches sequences, so, as Triton does for such
-    // models, a request that names a sequence is refused rather than run without its state.
-    const seq = parameters.sequence_id;
-    if (seq !== undefined && seq !== 0 && seq !== '' && seq !== '0') {
-      throw invalidArgument(`inference request to model '${model}' must not specify a non-zero or non-empty sequence_id: ` +
-        'sequence batching is not supported');
     }
   }
   return { model, version: v === '' ? undefined : v, priority, timeoutUs, parameters, emptyFinalResponse };

@@ -12,8 +12,13 @@ import { INFERENCE_SERVICE } from './service-definition.js';
 
 type Obj = Record<string, unknown>;
 
+/** What a unary handler may read of its call besides the message. */
+export interface CallInfo {
+  readonly authorization: string | undefined;
+}
+
 /** A unary RPC: the decoded request in, the reply object (or a promise of it) out; throws the error to answer. */
-export type UnaryHandler = (request: Obj) => unknown;
+export type UnaryHandler = (request: Obj, call: CallInfo) => unknown;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const versionOf = (v: unknown): string | undefined => (str(v) === '' ? undefined : str(v));
@@ -52,23 +57,23 @@ export function inferenceHandlers(service: GrpcService): Record<string, UnaryHan
       noRepositoryName(req);
       return { models: s.repositoryIndex({ readyOnly: req.ready === true }).map((e) => ({ ...e, version: e.version ?? '' })) };
     },
-    RepositoryModelLoad: async (req) => {
+    RepositoryModelLoad: async (req, call) => {
       noRepositoryName(req);
       const params = Object.keys((req.parameters ?? {}) as Obj);
       if (params.length > 0) {
         throw new InferenceError('UNIMPLEMENTED', `load parameters (${params.join(', ')}) are not supported: the model is loaded from its folder`);
       }
       if (str(req.model_name) === '') throw invalidArgument('model_name is empty');
-      await s.loadModel(str(req.model_name));
+      await s.loadModel(str(req.model_name), call.authorization);
       return {};
     },
-    RepositoryModelUnload: async (req) => {
+    RepositoryModelUnload: async (req, call) => {
       noRepositoryName(req);
       // unload_dependents: accepted and ignored — an ensemble's steps stay loaded, as without it.
       const params = Object.keys((req.parameters ?? {}) as Obj).filter((k) => k !== 'unload_dependents');
       if (params.length > 0) throw new InferenceError('UNIMPLEMENTED', `unload parameters (${params.join(', ')}) are not supported`);
       if (str(req.model_name) === '') throw invalidArgument('model_name is empty');
-      await s.unloadModel(str(req.model_name));
+      await s.unloadModel(str(req.model_name), call.authorization);
       return {};
     },
     SystemSharedMemoryStatus: unimplemented(`SystemSharedMemoryStatus: ${SHM}`),

@@ -209,11 +209,11 @@ export class HttpFrontend {
       }
       case 'repository-load':
         await readBody(req, this.service.limits.maxBodyBytes, 0, coding);
-        await s.loadModel(route.model);
+        await s.loadModel(route.model, req.headers.authorization);
         return sendEmpty(res, 200);
       case 'repository-unload':
         await readBody(req, this.service.limits.maxBodyBytes, 0, coding);
-        await s.unloadModel(route.model);
+        await s.unloadModel(route.model, req.headers.authorization);
         return sendEmpty(res, 200);
       case 'infer':
         return this.infer(route.model, route.version, req, res, receivedUs, coding);

@@ -66,8 +66,8 @@ export class RemoteService implements FrontendService {
   isModelReady = (name: string, version?: string) => this.call('isModelReady', name, version) as Promise<boolean>;
   repositoryIndex = (options?: { readyOnly?: boolean }) => this.call('repositoryIndex', options) as ReturnType<FrontendService['repositoryIndex']>;
   modelStatistics = (name?: string, version?: string) => this.call('modelStatistics', name, version) as ReturnType<FrontendService['modelStatistics']>;
-  loadModel = (name: string) => this.call('loadModel', name) as Promise<void>;
-  unloadModel = (name: string) => this.call('unloadModel', name) as Promise<void>;
+  loadModel = (name: string, authorization?: string) => this.call('loadModel', name, authorization) as Promise<void>;
+  unloadModel = (name: string, authorization?: string) => this.call('unloadModel', name, authorization) as Promise<void>;
 
   private call(method: Method, ...args: unknown[]): Promise<unknown> {
     return this.send({ id: this.nextId++, method, args });

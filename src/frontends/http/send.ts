@@ -18,6 +18,7 @@ export function sendError(res: ServerResponse, err: InferenceError, extraHeaders
   const body = Buffer.from(JSON.stringify({ error: err.message }));
   const headers: Record<string, string | number> = { 'Content-Type': 'application/json', 'Content-Length': body.length, ...extraHeaders };
   if (err.retryAfterSec !== undefined) headers['Retry-After'] = Math.max(0, Math.ceil(err.retryAfterSec));
+  if (err.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer'; // RFC 6750
   res.writeHead(err.httpStatus, headers);
   res.end(body);
 }

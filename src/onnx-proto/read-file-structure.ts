@@ -2,6 +2,8 @@
  * Reads an ONNX file's structure from disk without its tensor payloads: initializers come back with name, type,
  * dims and payloadBytes but no data, so a model of any size is inspected in little memory (nodes, value infos and
  * attributes, which are small, are read whole; weights stored as Constant node attributes are read with their node).
+ * read-file.ts does the same for the signature alone (asynchronously, for the server's load path); this one keeps
+ * the whole graph, for `autoglm inspect`.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ELEM_BYTES, elementCount, graphFromFields, modelFromFields, type OnnxModel, type OnnxTensor } from './model.js';
