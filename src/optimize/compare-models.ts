@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { readOnnxModelInfo } from '../onnx-proto/index.js';
-import { isBatchable, randomFeeds, type Feeds, type ShapePlan } from './sample-inputs.js';
+import { isBatchable, planFromSamples, randomFeeds, type Feeds, type ShapePlan } from './sample-inputs.js';
 
 export interface CompareOptions {
   readonly threads: number;
@@ -17,7 +17,8 @@ export interface CompareOptions {
   /** Before/after window pairs per batch size (median taken). */
   readonly pairs: number;
   readonly shapes: ShapePlan;
-  /** Real inputs; random ones (8 batches of 4 rows, or of 1 when not batchable) when absent. */
+  /** Real inputs; random ones (8 batches of 4 rows, or of 1 when not batchable) when absent. Timing inputs are
+   *  random either way, shaped and ranged like these when given. */
   readonly samples?: readonly Feeds[];
   /** Skip timing: only sizes and output error. */
   readonly timing: boolean;
@@ -55,12 +56,14 @@ export async function compareModels(before: Uint8Array, after: Uint8Array, o: Co
   const [a, b] = [await session(before, o.threads), await session(after, o.threads)];
   try {
     const samples = o.samples ?? Array.from({ length: 8 }, (_, i) => randomFeeds(info.inputs, batchable ? 4 : 1, o.shapes, 100 + i));
+    // Timing inputs: random, but shaped and ranged like the real samples when there are some.
+    const plan = o.samples ? planFromSamples(info.inputs, o.samples, o.shapes) : o.shapes;
     const errors = await outputErrors(a, b, samples);
     if (!o.timing) return { pairRatios: new Map(), before: undefined, after: undefined, errors, samples: samples.length };
     const batches = batchable ? powersOfTwo(o.maxBatch) : [1];
     const rows = new Map<number, [number[], number[]]>();
     for (const batch of batches) {
-      const feeds = randomFeeds(info.inputs, batch, o.shapes, 7);
+      const feeds = randomFeeds(info.inputs, batch, plan, 7);
       await a.run(feeds);
       await b.run(feeds);
       const pair: [number[], number[]] = [[], []];

@@ -14,6 +14,36 @@ export interface ShapePlan {
   readonly dims: ReadonlyMap<string, number>;
   /** Dimensions not named in `dims` and not the batch take this. */
   readonly defaultDim: number;
+  /** Value range per FLOAT/DOUBLE input (observed in --samples); [-1, 1) where absent. */
+  readonly ranges?: ReadonlyMap<string, readonly [number, number]>;
+}
+
+/**
+ * The shape plan real samples imply: each input's non-batch dynamic dimensions as the first sample has them, and
+ * each numeric input's observed [min, max], so timing runs on inputs like the real ones.
+ */
+export function planFromSamples(inputs: readonly OnnxValueInfo[], samples: readonly Feeds[], base: ShapePlan): ShapePlan {
+  const dims = new Map(base.dims);
+  const ranges = new Map<string, [number, number]>();
+  for (const input of inputs) {
+    const first = samples[0][input.name];
+    if (!first) throw new Error(`--samples: the first sample has no input '${input.name}'`);
+    first.dims.forEach((d, i) => {
+      if (i > 0 && !dims.has(`${input.name}:${i}`)) dims.set(`${input.name}:${i}`, d);
+    });
+    if (first.type !== 'float32' && first.type !== 'float64') continue;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of samples) {
+      const data = (s[input.name]?.data ?? []) as ArrayLike<number>;
+      for (let i = 0; i < data.length; i++) {
+        if (data[i] < lo) lo = data[i];
+        if (data[i] > hi) hi = data[i];
+      }
+    }
+    if (lo <= hi) ranges.set(input.name, [lo, hi]);
+  }
+  return { ...base, dims, ranges };
 }
 
 /** Whether every input's first dimension is dynamic, so rows can be stacked into batches. */
@@ -42,7 +72,7 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Random feeds: FLOAT in [-1, 1), integers in [0, 16), BOOL either. */
+/** Random feeds: FLOAT in the plan's range for the input or [-1, 1), integers in [0, 16), BOOL either. */
 export function randomFeeds(inputs: readonly OnnxValueInfo[], batch: number, plan: ShapePlan, seed: number): Feeds {
   const next = rng(seed);
   const batchable = isBatchable(inputs);
@@ -50,9 +80,10 @@ export function randomFeeds(inputs: readonly OnnxValueInfo[], batch: number, pla
   for (const input of inputs) {
     const shape = concreteShape(input, batch, plan, batchable);
     const n = shape.reduce((a, b) => a * b, 1);
+    const [lo, hi] = plan.ranges?.get(input.name) ?? [-1, 1];
     switch (input.elemType) {
-      case ONNX.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => next() * 2 - 1), shape); break;
-      case ONNX.DOUBLE: feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, () => next() * 2 - 1), shape); break;
+      case ONNX.FLOAT: feeds[input.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, () => lo + next() * (hi - lo)), shape); break;
+      case ONNX.DOUBLE: feeds[input.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, () => lo + next() * (hi - lo)), shape); break;
       case ONNX.INT64: feeds[input.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(next() * 16))), shape); break;
       case ONNX.INT32: feeds[input.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(next() * 16)), shape); break;
       case ONNX.BOOL: feeds[input.name] = new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (next() < 0.5 ? 1 : 0)), shape); break;
