@@ -21,31 +21,31 @@ Prints opset and IR version, inputs/outputs (dynamic dimensions marked), the ope
 element type, MACs for the common ops, nodes constant folding would remove, and the config \`autoglm serve\` derives.
 `;
 
-export function runInspectCommand(argv: string[], io: CommandIo): Promise<number> {
+export async function runInspectCommand(argv: string[], io: CommandIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
     if (!parsed.values.help && parsed.positionals.length !== 1) throw new Error(`expects one model file, got ${parsed.positionals.length}`);
   } catch (err) {
     io.err(`autoglm inspect: ${(err as Error).message}\n\n${INSPECT_USAGE}`);
-    return Promise.resolve(2);
+    return 2;
   }
   if (parsed.values.help) {
     io.out(INSPECT_USAGE);
-    return Promise.resolve(0);
+    return 0;
   }
   const file = parsed.positionals[0];
   try {
     // Structure only: initializers' payloads stay on disk, so any size of model is inspected in little memory.
-    const model = readOnnxModelHeaders(file);
+    const model = await readOnnxModelHeaders(file);
     const size = statSync(file).size;
     const summary = summarize(model);
     const config = derivedConfig(modelInfo(model), file);
     io.out(parsed.values.json ? JSON.stringify({ file, bytes: size, ...summary, servedConfig: config }, null, 2) + '\n' : formatSummary(file, size, summary, config));
-    return Promise.resolve(0);
+    return 0;
   } catch (err) {
     io.err(`autoglm inspect: ${file}: ${(err as Error).message}\n`);
-    return Promise.resolve(1);
+    return 1;
   }
 }
 

@@ -17,26 +17,26 @@ function typedDataModel(): Uint8Array {
   return new ProtoWriter().int(1, 8).message(7, graph).message(8, new ProtoWriter().string(1, '').int(2, 17)).finish();
 }
 
-test('typed data fields read as raw little-endian bytes; headers from disk give sizes without payloads', () => {
+test('typed data fields read as raw little-endian bytes; headers from disk give sizes without payloads', async () => {
   const m = readOnnxModel(typedDataModel());
   assert.deepEqual(Array.from(new Float32Array(m.graph.initializers.get('F')!.raw!.slice().buffer)), [1.5, -2]);
   assert.deepEqual(Array.from(new BigInt64Array(m.graph.initializers.get('I')!.raw!.slice().buffer)), [5n, 300n, 127n]);
   const file = join(mkdtempSync(join(tmpdir(), 'autoglm-proto-')), 'm.onnx');
   writeFileSync(file, typedDataModel());
-  const h = readOnnxModelHeaders(file);
+  const h = await readOnnxModelHeaders(file);
   assert.deepEqual([...h.graph.initializers.values()].map((t) => [t.name, t.elemType, t.dims, t.payloadBytes, t.raw]), [
     ['F', ONNX.FLOAT, [2], 8, undefined], ['I', ONNX.INT64, [3], 24, undefined],
   ]);
 });
 
-test('a parsed model writes back to a file that parses to the same graph; headers agree with the full read', () => {
+test('a parsed model writes back to a file that parses to the same graph; headers agree with the full read', async () => {
   const bytes = mlpLayersModel([8, 16, 4]);
   const m = readOnnxModel(bytes);
   const again = readOnnxModel(writeOnnxModelProto(m));
   assert.deepEqual(again.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs]), m.graph.nodes.map((n) => [n.opType, n.inputs, n.outputs]));
   const file = join(mkdtempSync(join(tmpdir(), 'autoglm-proto-')), 'm.onnx');
   writeFileSync(file, bytes);
-  const h = readOnnxModelHeaders(file);
+  const h = await readOnnxModelHeaders(file);
   assert.deepEqual(h.graph.nodes.map((n) => n.opType), ['Gemm', 'Relu', 'Gemm']);
   assert.deepEqual([...h.graph.initializers.values()].map((t) => t.payloadBytes), [...m.graph.initializers.values()].map((t) => t.raw!.byteLength));
   assert.deepEqual(h.graph.inputs.map((i) => i.dims), [['batch', 8]]);
