@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { PACKAGE_VERSION } from '../server/package-version.js';
 import { runBenchCommand } from './bench-command.js';
+import { runInspectCommand, type CommandIo } from './inspect-command.js';
+import { runOptimizeCommand } from './optimize-command.js';
 import { runServeCommand } from './serve-command.js';
 
 const HELP = `autoglm ${PACKAGE_VERSION} — an ONNX model-inference server (KServe v2 protocol)
@@ -10,16 +12,22 @@ Usage: autoglm <command> [options]
 Commands:
   serve     serve a model repository over HTTP (autoglm serve --help)
   bench     measure a KServe v2 server under load (autoglm bench --help)
+  inspect   what an ONNX model holds: signature, operators, parameters, MACs (autoglm inspect --help)
+  optimize  graph passes and INT8/FP16 quantization, measured before/after (autoglm optimize --help)
 
 Options:
   -h, --help     this help
   -v, --version  print the version
 `;
 
+const stdio: CommandIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
 /** Subcommands by name; each resolves its exit code. */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServeCommand,
   bench: (argv) => runBenchCommand(argv),
+  inspect: (argv) => runInspectCommand(argv, stdio),
+  optimize: (argv) => runOptimizeCommand(argv, stdio),
 };
 
 export async function main(argv: string[]): Promise<number> {

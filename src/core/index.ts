@@ -5,3 +5,4 @@ export * from './cancel.js';
 export * from './errors.js';
 export * from './model-config.js';
 export * from './limits.js';
+export * from './float16.js';

@@ -53,6 +53,18 @@ export class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(v));
   }
 
+  /** Writes a field read by readFields as it was. */
+  field(f: ProtoField): this {
+    if (f.wire === 2) return this.bytes(f.field, f.bytes);
+    this.tag(f.field, f.wire);
+    if (f.wire === 0) this.varint(f.int);
+    else {
+      const width = f.wire === 5 ? 4 : 8;
+      for (let i = 0; i < width; i++) this.scratch.push(Number((f.int >> BigInt(8 * i)) & 0xffn));
+    }
+    return this;
+  }
+
   message(field: number, w: ProtoWriter): this {
     return this.bytes(field, w.finish());
   }

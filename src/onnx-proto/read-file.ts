@@ -11,7 +11,7 @@ import { readFields, utf8 } from './protobuf.js';
 import { type OnnxModelInfo, type OnnxValueInfo, readValueInfo } from './reader.js';
 
 /** Forward-only reads of a file through a small window; skips move the position without reading. */
-class FileCursor {
+export class FileCursor {
   private window = Buffer.alloc(64 * 1024);
   private start = 0;
   private length = 0;
@@ -55,7 +55,7 @@ class FileCursor {
   }
 }
 
-interface FileField {
+export interface FileField {
   readonly field: number;
   readonly wire: number;
   /** Wire 0: the varint. */
@@ -68,7 +68,7 @@ interface FileField {
  * The fields of the message in [cursor.pos, end). After each length-delimited field the cursor moves past its
  * payload whether or not the caller read it.
  */
-async function* fields(c: FileCursor, end: number): AsyncGenerator<FileField> {
+export async function* fileFields(c: FileCursor, end: number): AsyncGenerator<FileField> {
   while (c.pos < end) {
     const key = Number(await c.varint());
     const field = key >>> 3;
@@ -103,7 +103,7 @@ export async function readOnnxModelInfoFromFile(path: string): Promise<OnnxModel
     const inputs: OnnxValueInfo[] = [];
     const outputs: OnnxValueInfo[] = [];
     const initializers = new Set<string>();
-    for await (const f of fields(c, c.size)) {
+    for await (const f of fileFields(c, c.size)) {
       if (f.field === 1 && f.wire === 0) irVersion = Number(f.int);
       else if (f.field === 2 && f.wire === 2) producer = utf8(await c.bytes(f.length));
       else if (f.field === 8 && f.wire === 2) {
@@ -116,13 +116,13 @@ export async function readOnnxModelInfoFromFile(path: string): Promise<OnnxModel
         opsets.push({ domain, version });
       } else if (f.field === 7 && f.wire === 2) {
         graph = true;
-        for await (const g of fields(c, c.pos + f.length)) {
+        for await (const g of fileFields(c, c.pos + f.length)) {
           if (g.wire !== 2) continue;
           if (g.field === 11) inputs.push(readValueInfo(await c.bytes(g.length)));
           else if (g.field === 12) outputs.push(readValueInfo(await c.bytes(g.length)));
           else if (g.field === 5) {
             // An initializer: only its name (TensorProto field 8), never its data.
-            for await (const t of fields(c, c.pos + g.length)) {
+            for await (const t of fileFields(c, c.pos + g.length)) {
               if (t.field === 8 && t.wire === 2) initializers.add(utf8(await c.bytes(t.length)));
             }
           }

@@ -61,7 +61,7 @@ export function tensorProto(t: OnnxTensorValue): ProtoWriter {
   return w;
 }
 
-function attributeProto(name: string, a: OnnxAttribute): ProtoWriter {
+export function attributeProto(name: string, a: OnnxAttribute): ProtoWriter {
   const w = new ProtoWriter().string(1, name);
   if ('i' in a) w.int(3, a.i).int(20, 2);
   else if ('f' in a) w.float(2, a.f).int(20, 1);
