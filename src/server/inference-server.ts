@@ -197,10 +197,11 @@ export class InferenceServer implements InferenceService {
   }
 
   /**
-   * The version a request runs on: the one asked for, or (none asked) the traffic split's pick for `requestId` when
-   * the config has a split, else the highest READY one.
+   * The version a request runs on: the one asked for, or (none asked) for an infer request (`routed`) the traffic
+   * split's pick for its id when the config has a split (ManagedModel.route), else — and for a readiness question,
+   * which must not move the split's round robin — the highest READY one.
    */
-  private resolve(name: string, version: string | undefined, requestId?: string): ModelVersion {
+  private resolve(name: string, version: string | undefined, routed = false, requestId?: string): ModelVersion {
     const m = this.model(name);
     if (version !== undefined && version !== '') {
       if (!/^\d+$/.test(version)) throw invalidArgument(`'${version}' is not a version number`);
@@ -212,8 +213,8 @@ export class InferenceServer implements InferenceService {
       if (v.state !== 'READY') throw unavailable(`model '${name}' version ${v.version} is not ready (${v.state}${v.reason ? `: ${v.reason}` : ''})`);
       return v;
     }
-    const routed = m.route(requestId);
-    if (routed) return routed;
+    const v = routed ? m.route(requestId) : m.newestReady();
+    if (v) return v;
     throw unavailable(`model '${name}' is not ready (${m.state}${m.reason ? `: ${m.reason}` : ''})`);
   }
 
@@ -231,7 +232,7 @@ export class InferenceServer implements InferenceService {
 
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
     if (this.closing) throw unavailable('the server is shutting down');
-    const v = this.resolve(request.model, request.version, request.id);
+    const v = this.resolve(request.model, request.version, true, request.id);
     const startUs = performance.now() * 1000;
     if (v.responseCache && this.cache) return this.inferCached(v, v.responseCache, this.cache, request, startUs);
     return this.run(v, request, startUs, false);

@@ -262,6 +262,13 @@ test('canary: version_traffic "1:90,2:10" splits requests without a version 90/1
     }
     const share1 = (count.get('1') ?? 0) / 10_000;
     assert.ok(Math.abs(share1 - 0.9) <= 0.02, `version 1 took ${(share1 * 100).toFixed(1)} %`);
+    // Readiness questions do not take turns of the split: 10 requests, each after one, are split 9 / 1.
+    const ten: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      assert.equal(server.isModelReady('m'), true);
+      ten.push((await server.infer(request('m'))).version);
+    }
+    assert.equal(ten.filter((v) => v === '2').length, 1, `versions: ${ten}`);
     for (const id of ['client-a', 'client-b', 'user-42', 'x']) {
       const seen = new Set<string>();
       for (let i = 0; i < 50; i++) seen.add((await server.infer(request('m', { id }))).version);
