@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { identityAllTypesModel, mlpModel, seededFloats, slowModel, writeModel } from '../fixtures/models.js';
 import { tempRepo } from '../http/helpers.js';
-import { type Client, type GrpcRunning, expectFailure, expectOk, grpcClient, startGrpcServer } from './helpers.js';
+import { type Client, type GrpcRunning, expectFailure, expectOk, grpcClient, rawGrpcCall, startGrpcServer } from './helpers.js';
 import { packageDefinition } from '../../src/frontends/grpc/service-definition.js';
 
 const LIMIT = 256 * 1024;
@@ -65,33 +65,16 @@ function rawCall(message: Buffer): Promise<grpc.ServiceError | null> {
   }));
 }
 
-/** A hand-made HTTP/2 gRPC request: exactly these DATA bytes (END_STREAM after them unless `open`), these headers. */
-function h2Request(data: Buffer, headers: Record<string, string> = {}, opts: { open?: boolean } = {}): Promise<{ status: number; grpcStatus?: number; grpcMessage: string; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`http://${srv.target}`);
-    session.on('error', reject);
-    const req = session.request({ ':method': 'POST', ':path': INFER, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    let status = 0;
-    let grpcStatus: number | undefined;
-    let grpcMessage = '';
-    const chunks: Buffer[] = [];
-    const take = (h: Record<string, unknown>) => {
-      if (h['grpc-status'] !== undefined) {
-        grpcStatus = Number(h['grpc-status']);
-        grpcMessage = decodeURIComponent(String(h['grpc-message'] ?? ''));
-      }
-    };
-    req.on('response', (h) => { status = Number(h[':status']); take(h); });
-    req.on('trailers', take);
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('error', () => {});
-    req.on('close', () => {
-      session.close();
-      resolve({ status, grpcStatus, grpcMessage, body: Buffer.concat(chunks) });
-    });
-    if (opts.open) req.write(data);
-    else req.end(data);
-  });
+/** A hand-made HTTP/2 gRPC request on a session of its own (rawGrpcCall). */
+async function h2Request(data: Buffer, headers: Record<string, string> = {}, opts: { open?: boolean } = {}): Promise<{ status: number; grpcStatus?: number; grpcMessage: string; body: Buffer }> {
+  const session = connect(`http://${srv.target}`);
+  session.on('error', () => {});
+  try {
+    const a = await rawGrpcCall(session, data, { headers, open: opts.open });
+    return { status: a.httpStatus, grpcStatus: a.grpcStatus, grpcMessage: a.grpcMessage, body: a.body };
+  } finally {
+    session.close();
+  }
 }
 
 const prefix = (flag: number, len: number) => {

@@ -27,7 +27,7 @@ import { WireError } from '../../src/frontends/grpc/protobuf-wire.js';
 import { compileRequestSpec, validateRequest, type RequestSpec } from '../../src/server/validate-request.js';
 import { identityAllTypesModel, mlpModel, seededFloats, writeModel } from '../fixtures/models.js';
 import { tempRepo } from '../http/helpers.js';
-import { type Client, type GrpcRunning, expectOk, grpcClient, startGrpcServer } from './helpers.js';
+import { type Client, type GrpcRunning, type RawAnswer, expectOk, grpcClient, rawGrpcCall, startGrpcServer } from './helpers.js';
 import { packageDefinition } from '../../src/frontends/grpc/service-definition.js';
 
 const LIMITS: RequestLimits = { ...DEFAULT_LIMITS, maxBodyBytes: 1 << 20, maxTensorElements: 4096, maxRank: 8 };
@@ -605,39 +605,11 @@ test('regressions: decoder bugs this fuzzing found, each refused now (INVALID_AR
 
 // --- Through a real GrpcFrontend, over raw HTTP/2 ---
 
-interface Answer {
-  readonly httpStatus: number;
-  readonly grpcStatus: number | undefined;
-  readonly grpcMessage: string;
-  readonly body: Buffer;
-}
+type Answer = RawAnswer;
 
 /** One gRPC call with exactly these DATA bytes (then END_STREAM), on an open HTTP/2 session. */
-function h2Call(session: ClientHttp2Session, data: Buffer, headers: Record<string, string> = {}, path = INFER): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    let httpStatus = 0;
-    let grpcStatus: number | undefined;
-    let grpcMessage = '';
-    const chunks: Buffer[] = [];
-    const take = (h: Record<string, unknown>) => {
-      if (h['grpc-status'] !== undefined) {
-        grpcStatus = Number(h['grpc-status']);
-        grpcMessage = decodeURIComponent(String(h['grpc-message'] ?? ''));
-      }
-    };
-    const timer = setTimeout(() => reject(new Error(`no answer within 20 s (a hang) to ${data.subarray(0, 60).toString('hex')}`)), 20_000);
-    req.on('response', (h) => { httpStatus = Number(h[':status']); take(h); });
-    req.on('trailers', take);
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('error', () => {});
-    req.on('close', () => {
-      clearTimeout(timer);
-      resolve({ httpStatus, grpcStatus, grpcMessage, body: Buffer.concat(chunks) });
-    });
-    req.end(data);
-  });
-}
+const h2Call = (session: ClientHttp2Session, data: Buffer, headers: Record<string, string> = {}, path = INFER): Promise<Answer> =>
+  rawGrpcCall(session, data, { headers, path });
 
 const frame = (m: Buffer, flag = 0, length = m.length) => {
   const p = Buffer.alloc(5);

@@ -3,6 +3,7 @@
  * vendored protos with @grpc/proto-loader — protobufjs encodes and decodes every message, an implementation
  * independent of the frontend's hand-written ModelInfer codec.
  */
+import type { ClientHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { InferenceServer, type InferenceServerOptions } from '../../src/server/inference-server.js';
 import { HttpFrontend } from '../../src/frontends/http/index.js';
@@ -95,4 +96,46 @@ export function expectFailure(o: Outcome): { code: number; details: string; meta
 export function expectOk(o: Outcome): Obj {
   if (!o.ok) throw new Error(`expected success, got ${codeName(o.code)}: ${o.details}`);
   return o.value;
+}
+
+/** What a raw HTTP/2 gRPC call got back. */
+export interface RawAnswer {
+  readonly httpStatus: number;
+  readonly grpcStatus: number | undefined;
+  readonly grpcMessage: string;
+  readonly body: Buffer;
+}
+
+export const INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+/**
+ * One hand-made gRPC call on an open HTTP/2 session: exactly these DATA bytes, then END_STREAM unless `open`, with
+ * these headers — what grpc-js would never send. Rejects after `timeoutMs` (a hang) unless the stream closed.
+ */
+export function rawGrpcCall(session: ClientHttp2Session, data: Buffer,
+  o: { headers?: Record<string, string>; path?: string; open?: boolean; timeoutMs?: number } = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': o.path ?? INFER_PATH, 'content-type': 'application/grpc', te: 'trailers', ...o.headers });
+    let httpStatus = 0;
+    let grpcStatus: number | undefined;
+    let grpcMessage = '';
+    const chunks: Buffer[] = [];
+    const take = (h: Record<string, unknown>) => {
+      if (h['grpc-status'] !== undefined) {
+        grpcStatus = Number(h['grpc-status']);
+        grpcMessage = decodeURIComponent(String(h['grpc-message'] ?? ''));
+      }
+    };
+    const timer = setTimeout(() => reject(new Error(`no answer within ${o.timeoutMs ?? 20_000} ms (a hang) to ${data.subarray(0, 60).toString('hex')}`)), o.timeoutMs ?? 20_000);
+    req.on('response', (h) => { httpStatus = Number(h[':status']); take(h); });
+    req.on('trailers', take);
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('error', () => {});
+    req.on('close', () => {
+      clearTimeout(timer);
+      resolve({ httpStatus, grpcStatus, grpcMessage, body: Buffer.concat(chunks) });
+    });
+    if (o.open) req.write(data);
+    else req.end(data);
+  });
 }
