@@ -18,6 +18,8 @@ export function compileWarmup(config: Readonly<ModelConfig>, modelDir: string): 
   return (config.model_warmup ?? []).map((w) => {
     try {
       if (config.platform === 'ensemble') throw new Error('an ensemble warms up through its steps\' models: give them the model_warmup');
+      // The sequence batcher runs requests of live sequences only (its control and state tensors come from them).
+      if (config.sequence_batching) throw new Error('model_warmup is not supported for a model with sequence_batching');
       const batched = config.max_batch_size > 0;
       const rows = batched ? w.batch_size : 1;
       if (rows < 1) throw new Error('batch_size must be at least 1');

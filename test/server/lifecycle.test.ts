@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { InferenceServer } from '../../src/server/inference-server.js';
 import type { InferenceRequest } from '../../src/core/index.js';
+import { compileWarmup } from '../../src/server/warmup-samples.js';
 import { mlpModel, writeModel } from '../fixtures/models.js';
 import { call, startServer, tempRepo } from '../http/helpers.js';
 import { grpcClient, startGrpcServer } from '../grpc/helpers.js';
@@ -362,3 +363,15 @@ test('reload while requests flow: none fails, each answer comes from version 1 o
   }
 });
 
+
+test('model_warmup on a model its scheduler cannot warm (an ensemble, a sequence model) fails the load, named', () => {
+  const base = {
+    name: 'm', platform: 'onnxruntime_onnx', backend: 'onnxruntime', max_batch_size: 4, version_policy: { latest: { num_versions: 1 } },
+    input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [2] }], output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [2] }],
+    instance_group: [], parameters: {}, default_model_filename: 'model.onnx',
+    model_warmup: [{ name: 'w', batch_size: 1, count: 1, inputs: { x: { data_type: 'TYPE_FP32', dims: [2], zero_data: true as const } } }],
+  };
+  assert.equal(compileWarmup(base, '/nowhere').length, 1);
+  assert.throws(() => compileWarmup({ ...base, platform: 'ensemble' }, '/nowhere'), /warm-up sample 'w': an ensemble warms up through its steps/);
+  assert.throws(() => compileWarmup({ ...base, sequence_batching: {} as never }, '/nowhere'), /warm-up sample 'w': model_warmup is not supported for a model with sequence_batching/);
+});
