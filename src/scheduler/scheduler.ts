@@ -2,6 +2,14 @@ import type { WarmupSample } from './warm-up.js';
 import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig } from '../core/index.js';
 import type { ModelInstance } from '../backends/backend.js';
 
+/**
+ * Receives a decoupled request's responses, in order (Triton's response factory). `final`: nothing follows this one
+ * (Triton's TRITONSERVER_RESPONSE_COMPLETE_FINAL sent with it). A producer that learns it is done only after its last
+ * response (a generator that returns) sends no final response: the returned promise settling says so, and the
+ * frontend then sends the final flag alone where its protocol can (gRPC's empty final response).
+ */
+export type ResponseSink = (response: InferenceResponse, final: boolean) => void;
+
 /** The model version a scheduler serves: its frozen config and its loaded instances. */
 export interface SchedulerModel {
   readonly model: string;
@@ -35,6 +43,14 @@ export interface SchedulerProbe {
  */
 export interface Scheduler {
   enqueue(request: InferenceRequest): Promise<InferenceResponse>;
+  /**
+   * Decoupled models (`model_transaction_policy { decoupled: true }`, docs/streaming.md): zero or more responses per
+   * request, each passed to `sink` as it is produced. The promise resolves once no response follows, and rejects (as
+   * `enqueue` does) when the request fails — also after some responses went out. `request.signal` aborting stops the
+   * work between responses (a generator is not resumed, a generation slot is freed) and rejects CANCELLED. Schedulers
+   * of ordinary models do not have it (the server calls `enqueue` and sends the one response as final).
+   */
+  enqueueStream?(request: InferenceRequest, sink: ResponseSink): Promise<void>;
   /** Refuse new requests (UNAVAILABLE), finish everything queued or running, then resolve. */
   drain(): Promise<void>;
   /** Requests waiting (not yet running). */

@@ -10,6 +10,7 @@ import { createBackends } from '../backends/index.js';
 import { modelCacheSettings } from '../backends/model-cache.js';
 import type {
   AdmissionProbe, InferenceService, ModelMetadata, ModelStatistics, ModelStatisticsResponse, RepositoryIndexEntry, ServerMetadata,
+  ResponseSink,
 } from './service.js';
 import { Admission } from './admission.js';
 import { setComputeWorkerNice } from '../core/start-worker.js';
@@ -236,6 +237,27 @@ export class InferenceServer implements InferenceService {
     const startUs = performance.now() * 1000;
     if (v.responseCache && this.cache) return this.inferCached(v, v.responseCache, this.cache, request, startUs);
     return this.run(v, request, startUs, false);
+  }
+
+  async inferStream(request: InferenceRequest, sink: ResponseSink): Promise<void> {
+    if (this.closing) throw unavailable('the server is shutting down');
+    const v = this.resolve(request.model, request.version, true, request.id);
+    const scheduler = v.scheduler!;
+    if (!scheduler.enqueueStream) {
+      const startUs = performance.now() * 1000;
+      const res = v.responseCache && this.cache ? await this.inferCached(v, v.responseCache, this.cache, request, startUs) : await this.run(v, request, startUs, false);
+      sink(res, true);
+      return;
+    }
+    const refusal = this.admission.serverRefusal() ?? this.admission.shedRefusal(v, request.priority, performance.now() * 1000);
+    if (refusal) throw refusal;
+    validateRequest(request, v.spec!, this.limits);
+    this.admission.inProgress++;
+    try {
+      await scheduler.enqueueStream(request, sink);
+    } finally {
+      this.admission.inProgress--;
+    }
   }
 
   /**

@@ -1,5 +1,8 @@
 import type { InferenceError, InferenceRequest, InferenceResponse, ModelConfig, RequestLimits } from '../core/index.js';
 import type { ModelStatisticsResponse } from '../metrics/model-statistics.js';
+import type { ResponseSink } from '../scheduler/scheduler.js';
+
+export type { ResponseSink } from '../scheduler/scheduler.js';
 
 export type {
   InferBatchStatistics, InferStatistics, ModelStatistics, ModelStatisticsResponse, StatisticDuration,
@@ -66,6 +69,12 @@ export interface AdmissionProbe {
 export interface InferenceService {
   readonly limits: RequestLimits;
   infer(request: InferenceRequest): Promise<InferenceResponse>;
+  /**
+   * Streaming inference (gRPC ModelStreamInfer, HTTP generate_stream): each response goes to `sink` as produced; the
+   * promise resolves after the last and rejects with the request's error (also after some responses). An ordinary
+   * model answers once, with `final` true; a decoupled one zero or more times (Scheduler.enqueueStream).
+   */
+  inferStream(request: InferenceRequest, sink: ResponseSink): Promise<void>;
   /**
    * The refusal an infer request would get now — overload (server-wide bounds, the model's queue, the predicted wait
    * past its deadline) or SLO shedding of its priority — or undefined. Frontends call it before decoding tensors, so
