@@ -118,3 +118,8 @@ export function requireCommands(commands: Readonly<Record<string, string>>): voi
     }
   }
 }
+
+/** A gRPC server answering every call with one fixed reply (bench/baselines/h2-fixed-reply-server.ts); `url` is host:port. */
+export function spawnH2FixedReplyServer(stack: 'node-http2' | 'h2'): Promise<ServerProcess> {
+  return spawnUntil(['bench/baselines/h2-fixed-reply-server.ts', '--stack', stack], (line) => /^listening grpc:\/\/(\S+)$/.exec(line)?.[1], 20_000);
+}

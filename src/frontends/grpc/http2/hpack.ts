@@ -30,8 +30,10 @@ export class HpackError extends Error {}
 export interface HeaderList {
   readonly names: string[];
   readonly values: string[];
-  /** RFC 9113 §6.5.2's size: each field's name and value octets plus 32. */
+  /** RFC 9113 §6.5.2's size: each field's name and value octets plus 32 (counted in full past `maxSize`). */
   readonly size: number;
+  /** The list was larger than `maxSize`: fields past it were decoded (for the table) but not kept. */
+  readonly oversized: boolean;
 }
 
 export class HpackDecoder {
@@ -56,8 +58,12 @@ export class HpackDecoder {
     return this.entries;
   }
 
-  /** Decodes one complete header block (HEADERS plus its CONTINUATIONs). Throws HpackError. */
-  decode(block: Uint8Array): HeaderList {
+  /**
+   * Decodes one complete header block (HEADERS plus its CONTINUATIONs). Throws HpackError. Past `maxSize` octets of
+   * header list the fields are no longer kept (a few bytes of indexed references can name kilobytes), but the
+   * block is still decoded to the end so the dynamic table stays in step with the client's.
+   */
+  decode(block: Uint8Array, maxSize = Infinity): HeaderList {
     const names: string[] = [];
     const values: string[] = [];
     let size = 0;
@@ -96,11 +102,13 @@ export class HpackDecoder {
         if (indexing) this.add(name, value);
       }
       fieldsSeen = true;
-      names.push(name);
-      values.push(value);
       size += name.length + value.length + 32;
+      if (size <= maxSize) {
+        names.push(name);
+        values.push(value);
+      }
     }
-    return { names, values, size };
+    return { names, values, size, oversized: size > maxSize };
   }
 
   private lookup(index: number): readonly [string, string] {
