@@ -16,10 +16,12 @@
  * state. After the client cancels (or the deadline passes) the call's `cancel` signal is aborted and its writes do
  * nothing.
  */
-import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { gunzip, inflate } from 'node:zlib';
 import { CancelSource, InferenceError, type RequestLimits } from '../../core/index.js';
+import type { RequestHeaders } from './http2/connection.js';
+import { encodeHeaders } from './http2/hpack.js';
+import type { H2Stream, StreamSink } from './http2/stream.js';
 
 /** What calls share: the limits, and the bytes held in messages still arriving (all calls of the frontend). */
 export interface CallHost {
@@ -27,13 +29,11 @@ export interface CallHost {
   arriving: number;
 }
 
-const OK_HEADERS: OutgoingHttpHeaders = Object.freeze({
-  [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-  'grpc-accept-encoding': 'identity,deflate,gzip',
-});
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
-const OK_TRAILERS: OutgoingHttpHeaders = Object.freeze({ 'grpc-status': '0' });
-const END_STREAM = Object.freeze({ endStream: true });
+const OK_FIELDS: readonly (readonly [string, string])[] = [[':status', '200'], ['content-type', 'application/grpc'],
+  ['grpc-accept-encoding', 'identity,deflate,gzip']];
+/** The response headers and the success trailers, encoded once. */
+const OK_HEADERS = encodeHeaders(OK_FIELDS);
+const OK_TRAILERS = encodeHeaders([['grpc-status', '0']]);
 
 /**
  * What a call's messages go to: one object per method, shared by its calls (per-call state lives on the call), so a
@@ -46,33 +46,16 @@ export interface CallHandler {
   halfClose(call: GrpcCall): void;
 }
 
-const CALL = Symbol('grpc call');
-type CallStream = ServerHttp2Stream & { [CALL]: GrpcCall };
-
-function onStreamData(this: CallStream, chunk: Buffer): void {
-  this[CALL].data(chunk);
-}
-function onStreamEnd(this: CallStream): void {
-  this[CALL].end();
-}
-function onStreamClose(this: CallStream): void {
-  this[CALL].closed();
-}
-function onWantTrailers(this: CallStream): void {
-  this[CALL].trailers();
-}
-/** A reset stream emits 'error'; the call then ends through 'close'. */
-function ignore(): void {}
-
 /** grpc-message is percent-encoded (bytes outside printable ASCII, and '%'). */
 function percentEncode(s: string): string {
   // eslint-disable-next-line no-control-regex
   return /^[\x20-\x24\x26-\x7e]*$/.test(s) ? s : encodeURIComponent(s);
 }
 
-function trailersOf(err: InferenceError): OutgoingHttpHeaders {
-  const t: OutgoingHttpHeaders = { 'grpc-status': String(err.grpcStatus), 'grpc-message': percentEncode(err.message) };
-  if (err.retryAfterSec !== undefined) t['retry-after'] = String(Math.max(0, Math.ceil(err.retryAfterSec)));
+/** An error's status fields: grpc-status, grpc-message, and retry-after when the error has one. */
+function statusFields(err: InferenceError): [string, string][] {
+  const t: [string, string][] = [['grpc-status', String(err.grpcStatus)], ['grpc-message', percentEncode(err.message)]];
+  if (err.retryAfterSec !== undefined) t.push(['retry-after', String(Math.max(0, Math.ceil(err.retryAfterSec)))]);
   return t;
 }
 
@@ -83,7 +66,7 @@ export function parseGrpcTimeout(v: string): number | undefined {
   return m ? Number(m[1]) * TIMEOUT_UNIT_MS[m[2]] : undefined;
 }
 
-export class GrpcCall {
+export class GrpcCall implements StreamSink {
   /** performance.now() × 1000 when the call's headers arrived. */
   readonly receivedUs: number;
   /** Aborted when the client cancels, the deadline passes, or the call fails. */
@@ -97,7 +80,7 @@ export class GrpcCall {
 
   private responded = false;
   private done = false;
-  private finalTrailers: OutgoingHttpHeaders = OK_TRAILERS;
+  private drainWaiters: (() => void)[] = [];
   private deadline: NodeJS.Timeout | undefined;
   // Reading state: the 5-byte prefix (rarely split), then `need` bytes gathered in `parts`.
   private prefix: Buffer | undefined;
@@ -110,12 +93,12 @@ export class GrpcCall {
   private chain: Promise<void> | undefined;
   private readonly encoding: string;
 
-  constructor(readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, private readonly host: CallHost,
+  /** Becomes the stream's sink. */
+  constructor(private readonly stream: H2Stream, headers: RequestHeaders, private readonly host: CallHost,
     private readonly handler: CallHandler) {
     this.receivedUs = performance.now() * 1000;
-    this.encoding = String(headers['grpc-encoding'] ?? 'identity');
-    const auth = headers.authorization;
-    this.authorization = typeof auth === 'string' ? auth : undefined;
+    this.encoding = headers['grpc-encoding'] ?? 'identity';
+    this.authorization = headers.authorization;
     const timeout = headers['grpc-timeout'];
     if (timeout !== undefined) {
       const ms = parseGrpcTimeout(String(timeout));
@@ -125,11 +108,7 @@ export class GrpcCall {
         this.deadline = setTimeout(() => this.fail(new InferenceError('DEADLINE_EXCEEDED', `the call's deadline (grpc-timeout ${String(timeout)}) passed`)), ms);
       }
     }
-    (stream as CallStream)[CALL] = this;
-    stream.on('data', onStreamData);
-    stream.on('end', onStreamEnd);
-    stream.on('close', onStreamClose);
-    stream.on('error', ignore);
+    stream.sink = this;
   }
 
   get finished(): boolean {
@@ -144,6 +123,15 @@ export class GrpcCall {
       this.done = true;
       this.cancel.abort();
     }
+    this.drained();
+  }
+
+  /** The stream's queued replies went out (or it closed): writers waiting in `whenDrained` go on. */
+  drained(): void {
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0) return;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
   }
 
   private releaseArriving(): void {
@@ -265,35 +253,19 @@ export class GrpcCall {
     else this.handler.halfClose(this);
   }
 
-  /** node:http2 asks for the trailers once the reply's data is out. */
-  trailers(): void {
-    try {
-      this.stream.sendTrailers(this.finalTrailers);
-    } catch {
-      // The stream went away meanwhile: nobody is left to tell.
-    }
-  }
-
   private usable(): boolean {
-    const s = this.stream;
-    return !s.destroyed && !s.closed;
+    return !this.stream.closed;
   }
 
   private respond(): void {
     if (this.responded) return;
     this.responded = true;
-    this.stream.respond(OK_HEADERS, WAIT_FOR_TRAILERS);
-    this.stream.on('wantTrailers', onWantTrailers);
+    this.stream.respond(OK_HEADERS, false);
   }
 
-  /** Unary success: headers, the framed reply (5-byte prefix included), trailers with grpc-status 0. */
+  /** Unary success: headers, the framed reply (5-byte prefix included), trailers with grpc-status 0 — one write. */
   reply(framed: Buffer): void {
-    if (this.done) return;
-    this.done = true;
-    if (this.deadline) clearTimeout(this.deadline);
-    if (!this.usable()) return;
-    this.respond();
-    this.stream.end(framed);
+    this.replyParts([framed]);
   }
 
   /** Unary success from parts written in order (together one framed reply). */
@@ -302,45 +274,38 @@ export class GrpcCall {
     this.done = true;
     if (this.deadline) clearTimeout(this.deadline);
     if (!this.usable()) return;
-    this.respond();
-    const s = this.stream;
-    if (parts.length === 1) {
-      s.end(parts[0]);
-      return;
-    }
-    s.cork();
-    for (let i = 0; i < parts.length - 1; i++) s.write(parts[i]);
-    s.end(parts[parts.length - 1]);
-    s.uncork();
+    this.responded = true;
+    this.stream.answer(OK_HEADERS, parts, OK_TRAILERS);
   }
 
-  /** Streaming: one framed reply message. false: the stream's write buffer is full (wait for `whenDrained`). */
+  /** Streaming: one framed reply message. false: replies wait past the high-water mark (wait for `whenDrained`). */
   write(framed: Buffer): boolean {
     if (this.done || !this.usable()) return true;
     this.respond();
     return this.stream.write(framed);
   }
 
-  /** Streaming: whether written replies wait in the stream's buffer past its high-water mark (a client not reading). */
+  /** Streaming: whether written replies wait past the high-water mark (a client not reading). */
   get writeBlocked(): boolean {
-    return this.stream.writableNeedDrain;
+    return this.stream.needDrain;
   }
 
-  /** Streaming: calls `fn` once the write buffer has drained (or the stream closed). */
+  /** Streaming: calls `fn` once the queued replies have drained (or the stream closed). */
   whenDrained(fn: () => void): void {
-    this.stream.once('drain', fn);
+    if (this.stream.closed) queueMicrotask(fn);
+    else this.drainWaiters.push(fn);
   }
 
   /**
    * Streaming: stop (or go on) reading request messages. Paused, the stream's DATA is not consumed, so HTTP/2 flow
-   * control stops the client once the stream's window (STREAM_WINDOW) is full.
+   * control stops the client once the stream's window is full.
    */
   pauseReading(): void {
-    this.stream.pause();
+    this.stream.pauseReading();
   }
 
   resumeReading(): void {
-    if (!this.done) this.stream.resume();
+    if (!this.done) this.stream.resumeReading();
   }
 
   /** Streaming: ends the call with grpc-status 0 after the messages written. */
@@ -350,10 +315,13 @@ export class GrpcCall {
     if (this.deadline) clearTimeout(this.deadline);
     if (!this.usable()) return;
     this.respond();
-    this.stream.end();
+    this.stream.end(OK_TRAILERS);
   }
 
-  /** Ends the call with an error status: trailers-only before any reply, else in the trailers. */
+  /**
+   * Ends the call with an error status: trailers-only before any reply, else in the trailers. Whatever the client is
+   * still sending is not wanted: the stream resets itself (NO_ERROR) once the answer is out.
+   */
   fail(err: InferenceError): void {
     if (this.done) return;
     this.done = true;
@@ -361,14 +329,10 @@ export class GrpcCall {
     this.releaseArriving();
     this.cancel.abort();
     if (!this.usable()) return;
-    const trailers = trailersOf(err);
-    if (this.responded) {
-      this.finalTrailers = trailers;
-      this.stream.end();
-    } else {
-      this.stream.respond({ ...OK_HEADERS, ...trailers }, END_STREAM);
+    if (this.responded) this.stream.end(encodeHeaders(statusFields(err)));
+    else {
+      this.responded = true;
+      this.stream.respond(encodeHeaders([...OK_FIELDS, ...statusFields(err)]), true);
     }
-    // Whatever the client is still sending is not wanted: RST_STREAM(NO_ERROR) once the answer is out.
-    if (!this.stream.readableEnded) this.stream.close(constants.NGHTTP2_NO_ERROR);
   }
 }

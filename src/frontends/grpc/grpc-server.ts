@@ -1,11 +1,13 @@
-import { constants, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { InferenceError } from '../../core/index.js';
 import { type CallHandler, type CallHost, GrpcCall } from './grpc-call.js';
 import { type GrpcService, failure } from './grpc-status.js';
 import { InferRunner } from './infer-handlers.js';
 import { healthHandlers, inferenceHandlers, type UnaryHandler } from './rpc-handlers.js';
+import { H2Connection, type H2Limits, type RequestHeaders } from './http2/connection.js';
+import { encodeHeaders } from './http2/hpack.js';
+import type { H2Stream } from './http2/stream.js';
 import { HEALTH_SERVICE, INFERENCE_SERVICE, methodTable, type MethodCodec } from './service-definition.js';
 
 export interface GrpcFrontendOptions {
@@ -20,12 +22,18 @@ export interface GrpcFrontendOptions {
   readonly maxConcurrentStreams?: number;
   /** Open client connections; past it, new connections are closed at once. Default the service's limits.maxConnections. */
   readonly maxConnections?: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: a call whose metadata is larger is answered HTTP 431. Default 64 KiB. */
+  readonly maxHeaderListBytes?: number;
 }
 
 /** HTTP/2 flow-control window per stream: a 4 MiB message arrives in one round trip instead of sixty-four. */
 const STREAM_WINDOW = 1 << 20;
 /** Per connection. */
 const SESSION_WINDOW = 16 << 20;
+/** Answers waiting on a connection's socket past which it stops reading requests (a client that does not read). */
+const MAX_QUEUED_BYTES = 16 << 20;
+/** A request that is not gRPC (PROTOCOL-HTTP2.md: 415 for a content-type that is not application/grpc). */
+const UNSUPPORTED_MEDIA_TYPE = encodeHeaders([[':status', '415']]);
 
 /** A unary method of proto-loader's codec: one request message in, one reply out. */
 class UnaryRpc implements CallHandler {
@@ -65,18 +73,19 @@ const NO_METHOD: CallHandler = { message() {}, halfClose() {} };
 
 /**
  * The KServe v2 / Triton gRPC frontend: `inference.GRPCInferenceService` and `grpc.health.v1.Health` served over
- * node:http2 (the gRPC protocol is implemented in grpc-call.ts; grpc-js's server cost 36 µs more main-thread CPU per
- * request than the HTTP frontend and reached 0.65× its throughput — bench/README.md, "gRPC"). Protocol only, over
- * an InferenceService, like HttpFrontend. What is and is not implemented: docs/grpc.md.
+ * HTTP/2 of its own on node:net sockets (http2/; the gRPC protocol is implemented in grpc-call.ts). grpc-js's server
+ * cost 36 µs more main-thread CPU per request than the HTTP frontend and reached 0.65× its throughput; node:http2
+ * cost twice this transport's CPU per call and wrote each answer in two syscalls (bench/README.md, "gRPC").
+ * Protocol only, over an InferenceService, like HttpFrontend. What is and is not implemented: docs/grpc.md.
  */
 export class GrpcFrontend {
   private closing: Promise<void> | undefined;
-  private readonly sessions = new Set<Http2Session>();
+  private readonly connections = new Set<H2Connection>();
   private readonly host: CallHost;
   private readonly routes = new Map<string, CallHandler>();
 
-  private constructor(private readonly server: Http2Server, service: GrpcService, private readonly log: Logger,
-    private readonly graceMs: number) {
+  private constructor(private readonly server: Server, service: GrpcService, private readonly log: Logger,
+    private readonly graceMs: number, private readonly h2: H2Limits) {
     this.host = { limits: service.limits, arriving: 0 };
     const methods = methodTable();
     const unary = (serviceName: string, handlers: Record<string, UnaryHandler>) => {
@@ -96,19 +105,14 @@ export class GrpcFrontend {
 
   static async listen(service: GrpcService, options: GrpcFrontendOptions = {}): Promise<GrpcFrontend> {
     const log = options.logger ?? pino({ level: 'silent' });
-    const server = createServer({
-      settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1024, initialWindowSize: STREAM_WINDOW },
-      // Our own bounds (message size, bytes in flight) limit memory; nghttp2's 10 MB default would drop a
-      // connection carrying a few large messages.
-      maxSessionMemory: Number.MAX_SAFE_INTEGER,
-    });
+    const server = createServer();
     server.maxConnections = options.maxConnections ?? service.limits.maxConnections;
-    const fe = new GrpcFrontend(server, service, log, options.closeGraceMs ?? 30_000);
-    // Replies end with a small trailers frame written after their data: never hold it back for an ACK (Nagle). The
-    // raw socket, before node:http2 wraps it (its session's socket refuses manipulation).
-    server.on('connection', (socket: Socket) => socket.setNoDelay(true));
-    server.on('session', (s) => fe.onSession(s));
-    server.on('stream', (stream, headers) => fe.onStream(stream, headers));
+    const h2: H2Limits = {
+      maxConcurrentStreams: options.maxConcurrentStreams ?? 1024, streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW,
+      maxHeaderListSize: options.maxHeaderListBytes ?? 64 * 1024, maxQueuedBytes: MAX_QUEUED_BYTES,
+    };
+    const fe = new GrpcFrontend(server, service, log, options.closeGraceMs ?? 30_000, h2);
+    server.on('connection', (socket: Socket) => fe.onConnection(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 8001, options.host ?? '0.0.0.0', () => {
@@ -127,27 +131,19 @@ export class GrpcFrontend {
     return (this.server.address() as AddressInfo).address;
   }
 
-  private onSession(s: Http2Session): void {
-    this.sessions.add(s);
-    s.once('close', () => this.sessions.delete(s));
-    s.on('error', (err) => this.log.debug({ err }, 'gRPC connection error'));
-    // The connection's receive window (the stream's comes from the SETTINGS): 64 KiB by default, which 128 requests
-    // of 4 KiB in flight on one connection would queue behind.
-    try {
-      s.setLocalWindowSize(SESSION_WINDOW);
-    } catch {
-      // closed already
-    }
-    if (this.closing) s.close();
+  private onConnection(socket: Socket): void {
+    const conn = new H2Connection(socket, this.h2, (stream, headers) => this.onStream(stream, headers),
+      (err) => this.log.debug({ err }, 'gRPC connection error'));
+    this.connections.add(conn);
+    socket.once('close', () => this.connections.delete(conn));
+    if (this.closing) conn.close();
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const path = headers[constants.HTTP2_HEADER_PATH] as string;
-    const type = headers[constants.HTTP2_HEADER_CONTENT_TYPE];
-    if (headers[constants.HTTP2_HEADER_METHOD] !== 'POST' || typeof type !== 'string' || !type.startsWith('application/grpc')) {
-      // Not a gRPC request (PROTOCOL-HTTP2.md: answer 415 for a content-type that is not application/grpc).
-      stream.on('error', () => {});
-      stream.respond({ [constants.HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
+  private onStream(stream: H2Stream, headers: RequestHeaders): void {
+    const path = headers[':path'];
+    const type = headers['content-type'];
+    if (headers[':method'] !== 'POST' || type === undefined || !type.startsWith('application/grpc')) {
+      stream.respond(UNSUPPORTED_MEDIA_TYPE, true);
       return;
     }
     const handler = this.routes.get(path);
@@ -160,9 +156,9 @@ export class GrpcFrontend {
     this.closing ??= new Promise<void>((resolve) => {
       const closed = new Promise<void>((r) => this.server.close(() => r()));
       // GOAWAY: no new calls on open connections; each closes once its calls are done.
-      for (const s of this.sessions) s.close();
+      for (const c of this.connections) c.close();
       const timer = setTimeout(() => {
-        for (const s of this.sessions) s.destroy();
+        for (const c of this.connections) c.destroy();
       }, this.graceMs);
       timer.unref();
       void closed.then(() => {

@@ -40,8 +40,8 @@ export interface StreamHost {
   readonly recvWindow: number;
 }
 
-/** Bytes queued (in a stream and on the socket) past which `write` asks the writer to wait. */
-const HIGH_WATER = 64 * 1024;
+/** Bytes queued (in a stream and on the socket) past which `write` asks the writer to wait: node streams' default. */
+const HIGH_WATER = 16 * 1024;
 
 const NO_SINK: StreamSink = { data() {}, end() {}, closed() {}, drained() {} };
 
