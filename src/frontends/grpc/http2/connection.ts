@@ -8,7 +8,8 @@
  * syscalls, the trailers apart; here an answer is one buffer and one write (bench/grpc-h2-transport.ts).
  *
  * Output written while a socket read is being handled goes out in one write at its end (WINDOW_UPDATEs, PING and
- * SETTINGS ACKs, errors); answers produced later go out at once. Past `maxQueuedBytes` waiting on the socket (a
+ * SETTINGS ACKs, errors); answers produced later go out at once, each in its own write — holding a batch's answers
+ * to the end of the tick measured no better (bench/README.md, "gRPC"). Past `maxQueuedBytes` waiting on the socket (a
  * client that does not read) the connection stops reading it until it drains.
  */
 import type { Socket } from 'node:net';
