@@ -48,7 +48,7 @@ class ConnectionError extends Error {
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
 const STATUS_431 = Buffer.from([0x08, 3, 0x34, 0x33, 0x31]); // :status 431 (name from static index 8, literal value)
-const STATUS_400 = Buffer.from([0x0c]); // :status 400, static index 12
+const STATUS_400 = Buffer.from([0x8c]); // :status 400, indexed: static index 12
 
 export class H2Connection implements StreamHost {
   readonly streams = new Map<number, H2Stream>();
@@ -71,6 +71,7 @@ export class H2Connection implements StreamHost {
   private need = PREFACE.length;
   private inRead = false;
   private out: Buffer[] = [];
+  private outBytes = 0;
   private readonly blockedStreams = new Set<H2Stream>();
   private goingAway = false;
   private dead = false;
@@ -114,6 +115,8 @@ export class H2Connection implements StreamHost {
     if (this.dead) return;
     if (this.inRead) {
       this.out.push(bytes);
+      this.outBytes += bytes.length;
+      this.checkQueued();
       return;
     }
     this.socket.write(bytes);
@@ -133,8 +136,9 @@ export class H2Connection implements StreamHost {
     this.blockedStreams.add(stream);
   }
 
+  /** Past the bound of queued output, frames already read wait too (one socket read can hold thousands of requests). */
   private checkQueued(): void {
-    if (!this.readPaused && this.socket.writableLength > this.limits.maxQueuedBytes) {
+    if (!this.readPaused && this.socket.writableLength + this.outBytes > this.limits.maxQueuedBytes) {
       this.readPaused = true;
       this.socket.pause();
     }
@@ -144,6 +148,7 @@ export class H2Connection implements StreamHost {
     if (this.readPaused) {
       this.readPaused = false;
       this.socket.resume();
+      this.read(undefined);
     }
     for (const s of this.streams.values()) s.checkDrain();
   }
@@ -152,6 +157,7 @@ export class H2Connection implements StreamHost {
     if (this.out.length === 0) return;
     const out = this.out;
     this.out = [];
+    this.outBytes = 0;
     this.socket.write(out.length === 1 ? out[0] : Buffer.concat(out));
     this.checkQueued();
   }
@@ -172,11 +178,14 @@ export class H2Connection implements StreamHost {
     this.closeAll();
   }
 
-  private read(chunk: Buffer): void {
+  /** A socket read (or, with none, going on with frames held back while output was over its bound). */
+  private read(chunk: Buffer | undefined): void {
     if (this.dead) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes < this.need) return;
+    if (chunk) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+    }
+    if (this.readPaused || this.pendingBytes < this.need || this.pendingBytes === 0) return;
     const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
     this.inRead = true;
     let off = 0;
@@ -193,6 +202,8 @@ export class H2Connection implements StreamHost {
     this.pending = rest > 0 ? [buf.subarray(off)] : [];
     this.pendingBytes = rest;
     this.flushOut();
+    // Paused for output the socket took at once: no 'drain' will come, so go on (after this turn).
+    if (this.readPaused && !this.socket.writableNeedDrain) setImmediate(() => this.drained());
   }
 
   /** Handles every whole frame in `buf`; returns the offset after the last. */
@@ -217,6 +228,10 @@ export class H2Connection implements StreamHost {
       off += FRAME_HEADER_BYTES + len;
       this.frame(type, flags, id, payload);
       if (this.dead) return off;
+      if (this.readPaused) {
+        this.need = FRAME_HEADER_BYTES;
+        return off;
+      }
     }
     this.need = FRAME_HEADER_BYTES;
     return off;
