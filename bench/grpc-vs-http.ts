@@ -23,7 +23,7 @@
  *       [--batching adaptive|static] [--grpc-server autoglm|grpc-js] [--from src|dist] [--json FILE]
  *
  * --grpc-server grpc-js measures the rejected stack instead (bench/baselines/grpc-js-server.ts: grpc-js's server over
- * the same codec and server core) — the figures behind docs/grpc.md's choice of node:http2.
+ * the same codec and server core) — the figures behind docs/grpc.md's choice of a transport of its own.
  */
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';

@@ -14,9 +14,12 @@
  */
 import type { Socket } from 'node:net';
 import { HpackDecoder, HpackError, type HeaderList } from './hpack.js';
+import { requestHeaders, type RequestHeaders } from './request-headers.js';
 import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, FRAME_HEADER_BYTES, Flag, FrameType, H2Error, MAX_WINDOW, PREFACE, Setting,
   frame, goawayFrame, rstStreamFrame, settingsFrame, windowUpdateFrame } from './frames.js';
 import { H2Stream, type StreamHost } from './stream.js';
+
+export type { RequestHeaders } from './request-headers.js';
 
 export interface H2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS: streams past it are refused (RST_STREAM REFUSED_STREAM). */
@@ -31,9 +34,6 @@ export interface H2Limits {
   readonly maxQueuedBytes: number;
 }
 
-/** Request headers: lowercase names; repeated fields joined with ', '. */
-export type RequestHeaders = Record<string, string>;
-
 /** Called for each new stream with its headers; must set `stream.sink` before returning. */
 export type StreamListener = (stream: H2Stream, headers: RequestHeaders) => void;
 
@@ -44,9 +44,6 @@ class ConnectionError extends Error {
   }
 }
 
-/** Headers a request must not carry (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
 const STATUS_431 = Buffer.from([0x08, 3, 0x34, 0x33, 0x31]); // :status 431 (name from static index 8, literal value)
 const STATUS_400 = Buffer.from([0x8c]); // :status 400, indexed: static index 12
 
@@ -452,31 +449,3 @@ export class H2Connection implements StreamHost {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** The request's fields as an object, or why the request is malformed (RFC 9113 §8.2, §8.3.1). */
-function requestHeaders(list: HeaderList): RequestHeaders | string {
-  const headers: RequestHeaders = {};
-  let regularSeen = false;
-  for (let i = 0; i < list.names.length; i++) {
-    const name = list.names[i];
-    const value = list.values[i];
-    if (name.length === 0) return 'an empty header name';
-    if (name !== name.toLowerCase()) return `header name '${name}' has uppercase letters`;
-    if (name[0] === ':') {
-      if (regularSeen) return `pseudo-header ${name} after a regular header`;
-      if (!REQUEST_PSEUDO.has(name)) return `pseudo-header ${name} is not a request's`;
-      if (headers[name] !== undefined) return `pseudo-header ${name} twice`;
-      headers[name] = value;
-      continue;
-    }
-    regularSeen = true;
-    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
-    if (name === 'te' && value !== 'trailers') return `te: ${value} (only 'trailers' is allowed)`;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? value : `${prev}, ${value}`;
-  }
-  if (headers[':method'] === undefined || headers[':path'] === undefined || (headers[':method'] !== 'CONNECT' && headers[':scheme'] === undefined)) {
-    return 'a request without :method, :scheme or :path';
-  }
-  return headers;
-}
