@@ -48,9 +48,10 @@ async function echoServer(limits: Partial<H2Limits> = {}): Promise<Echo> {
 }
 
 /** One request over node:http2's client: the response body and trailers. */
-function request(port: number, body: Buffer, headers: Record<string, string> = {}): Promise<{ body: Buffer; trailers: Record<string, unknown>; status: number }> {
+function request(port: number, body: Buffer, headers: Record<string, string> = {}, windowBytes?: number): Promise<{ body: Buffer; trailers: Record<string, unknown>; status: number }> {
   return new Promise((resolve, reject) => {
-    const session = h2connect(`http://127.0.0.1:${port}`);
+    const session = h2connect(`http://127.0.0.1:${port}`, windowBytes ? { settings: { initialWindowSize: windowBytes } } : {});
+    if (windowBytes) session.on('connect', () => session.setLocalWindowSize(windowBytes));
     session.on('error', reject);
     const req = session.request({ ':method': 'POST', ':path': '/echo', 'content-type': 'application/grpc', ...headers });
     const chunks: Buffer[] = [];
@@ -68,7 +69,7 @@ function request(port: number, body: Buffer, headers: Record<string, string> = {
   });
 }
 
-test('flow control: 1 MiB each way through 64 KiB windows (WINDOW_UPDATEs both ways), bytes intact', async () => {
+test('flow control: 1 MiB each way through 64 KiB windows (WINDOW_UPDATEs both ways), bytes intact; and in one write when the client\'s windows hold it', async () => {
   const echo = await echoServer();
   try {
     const body = randomBytes(1 << 20);
@@ -76,6 +77,10 @@ test('flow control: 1 MiB each way through 64 KiB windows (WINDOW_UPDATEs both w
     assert.equal(r.status, 200);
     assert.ok(r.body.equals(body), 'the echoed body is the request body');
     assert.equal(r.trailers['grpc-status'], '0');
+    // The client's windows hold the whole answer: it goes out at once, as frame headers between views of the body.
+    const wide = await request(echo.port, body, {}, 8 << 20);
+    assert.ok(wide.body.equals(body), 'the echoed body, sent in one write');
+    assert.equal(wide.trailers['grpc-status'], '0');
   } finally {
     await echo.close();
   }

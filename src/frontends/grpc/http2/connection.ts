@@ -120,6 +120,18 @@ export class H2Connection implements StreamHost {
     this.checkQueued();
   }
 
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.dead) return;
+    if (this.inRead) {
+      for (const p of parts) this.send(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+      return;
+    }
+    this.socket.cork();
+    for (const p of parts) this.socket.write(p);
+    this.socket.uncork();
+    this.checkQueued();
+  }
+
   release(stream: H2Stream): void {
     this.streams.delete(stream.id);
     this.blockedStreams.delete(stream);

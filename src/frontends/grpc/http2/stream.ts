@@ -30,6 +30,8 @@ export interface StreamHost {
   sendWindow: number;
   /** Queues bytes for the socket. */
   send(bytes: Buffer): void;
+  /** Queues bytes for the socket from several buffers, in order, in one write (writev): large bodies are not copied. */
+  sendParts(parts: readonly Uint8Array[]): void;
   /** Bytes waiting in the socket's buffer: above the high-water mark, writes report backpressure. */
   readonly socketQueued: number;
   /** The stream is done: forget it. */
@@ -164,6 +166,10 @@ export class H2Stream {
       return;
     }
     this.headersSent = true;
+    if (bodyBytes > COPY_LIMIT) {
+      this.answerParts(headers, body, bodyBytes, trailers);
+      return;
+    }
     const dataFrames = Math.max(1, Math.ceil(bodyBytes / maxFrame));
     const total = headerFramesBytes(headers.length, maxFrame) + dataFrames * FRAME_HEADER_BYTES + bodyBytes +
       headerFramesBytes(trailers.length, maxFrame) + (this.remoteEnded ? 0 : FRAME_HEADER_BYTES + 4);
@@ -194,6 +200,42 @@ export class H2Stream {
     off = writeHeaderFrames(buf, off, this.id, trailers, true, maxFrame);
     if (!this.remoteEnded) buf.set(rstStreamFrame(this.id, H2Error.NO_ERROR), off);
     this.host.send(buf);
+    this.endLocal();
+  }
+
+  /** A large answer in one writev: frame headers between views of the body's parts, no copy of the body. */
+  private answerParts(headers: Buffer, body: readonly Uint8Array[], bodyBytes: number, trailers: Buffer): void {
+    const maxFrame = this.host.peerMaxFrame;
+    const head = Buffer.allocUnsafe(headerFramesBytes(headers.length, maxFrame));
+    writeHeaderFrames(head, 0, this.id, headers, false, maxFrame);
+    const out: Uint8Array[] = [head];
+    let part = 0;
+    let partOff = 0;
+    for (let left = bodyBytes; left > 0;) {
+      const len = Math.min(maxFrame, left);
+      const fh = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      writeFrameHeader(fh, 0, len, FrameType.DATA, 0, this.id);
+      out.push(fh);
+      for (let need = len; need > 0;) {
+        const p = body[part];
+        const take = Math.min(need, p.length - partOff);
+        out.push(take === p.length ? p : p.subarray(partOff, partOff + take));
+        need -= take;
+        partOff += take;
+        if (partOff === p.length) {
+          part++;
+          partOff = 0;
+        }
+      }
+      left -= len;
+    }
+    this.sendWindow -= bodyBytes;
+    this.host.sendWindow -= bodyBytes;
+    const tail = Buffer.allocUnsafe(headerFramesBytes(trailers.length, maxFrame) + (this.remoteEnded ? 0 : FRAME_HEADER_BYTES + 4));
+    const off = writeHeaderFrames(tail, 0, this.id, trailers, true, maxFrame);
+    if (!this.remoteEnded) tail.set(rstStreamFrame(this.id, H2Error.NO_ERROR), off);
+    out.push(tail);
+    this.host.sendParts(out);
     this.endLocal();
   }
 
@@ -299,3 +341,5 @@ export class H2Stream {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Answers with bodies up to this size are copied into one buffer; larger ones go out as views in one writev. */
+const COPY_LIMIT = 64 * 1024;
