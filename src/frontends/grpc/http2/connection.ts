@@ -18,6 +18,7 @@ import { requestHeaders, type RequestHeaders } from './request-headers.js';
 import { DEFAULT_MAX_FRAME, DEFAULT_WINDOW, FRAME_HEADER_BYTES, Flag, FrameType, H2Error, MAX_WINDOW, PREFACE, Setting,
   frame, goawayFrame, rstStreamFrame, settingsFrame, windowUpdateFrame } from './frames.js';
 import { H2Stream, type StreamHost } from './stream.js';
+import { ConnectionError, HeaderBlock, headersFragment, readSettings, unpad } from './frame-rules.js';
 
 export type { RequestHeaders } from './request-headers.js';
 
@@ -37,13 +38,6 @@ export interface H2Limits {
 /** Called for each new stream with its headers; must set `stream.sink` before returning. */
 export type StreamListener = (stream: H2Stream, headers: RequestHeaders) => void;
 
-/** A violation that ends the connection. */
-class ConnectionError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
-
 const STATUS_431 = Buffer.from([0x08, 3, 0x34, 0x33, 0x31]); // :status 431 (name from static index 8, literal value)
 const STATUS_400 = Buffer.from([0x8c]); // :status 400, indexed: static index 12
 
@@ -61,7 +55,7 @@ export class H2Connection implements StreamHost {
   private connRecvWindow: number;
   private connUnacked = 0;
   /** A header block in progress: HEADERS without END_HEADERS, waiting for CONTINUATION. */
-  private headerBlock: { stream: number; endStream: boolean; parts: Buffer[]; bytes: number } | undefined;
+  private headerBlock: HeaderBlock | undefined;
   /** Socket bytes not yet a whole frame. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -280,16 +274,9 @@ export class H2Connection implements StreamHost {
     }
   }
 
-  /** A frame's payload without its padding (PADDED flag: a pad-length byte first). */
-  private unpad(flags: number, payload: Buffer, what: string): Buffer {
-    if (!(flags & Flag.PADDED)) return payload;
-    if (payload.length < 1 || payload[0] >= payload.length) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `${what}: padding as long as the frame`);
-    return payload.subarray(1, payload.length - payload[0]);
-  }
-
   private data(flags: number, id: number, payload: Buffer): void {
     if (id === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
-    const data = this.unpad(flags, payload, 'DATA');
+    const data = unpad(flags, payload, 'DATA');
     // The whole frame counts against both windows, padding included (§6.9.1); the connection's is returned at once
     // (each stream's own window bounds what it holds).
     this.connRecvWindow -= payload.length;
@@ -320,36 +307,20 @@ export class H2Connection implements StreamHost {
 
   private headers(flags: number, id: number, payload: Buffer): void {
     if (id === 0 || id % 2 === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `HEADERS on stream ${id} (client streams are odd)`);
-    let fragment = this.unpad(flags, payload, 'HEADERS');
-    if (flags & Flag.PRIORITY) {
-      if (fragment.length < 5) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'HEADERS too short for its priority fields');
-      fragment = fragment.subarray(5);
-    }
+    const fragment = headersFragment(flags, payload);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) this.headerList(id, endStream, fragment);
-    else {
-      this.headerBlock = { stream: id, endStream, parts: [Buffer.from(fragment)], bytes: fragment.length };
-      this.checkBlockSize();
-    }
+    else this.headerBlock = new HeaderBlock(id, endStream, fragment, this.limits.maxHeaderListSize);
   }
 
   private continuation(flags: number, id: number, payload: Buffer): void {
     const hb = this.headerBlock;
     if (!hb || hb.stream !== id) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `CONTINUATION on stream ${id} without a header block in progress there`);
-    hb.parts.push(Buffer.from(payload));
-    hb.bytes += payload.length;
-    this.checkBlockSize();
+    hb.add(payload);
     if (flags & Flag.END_HEADERS) {
       this.headerBlock = undefined;
-      this.headerList(id, hb.endStream, Buffer.concat(hb.parts, hb.bytes));
+      this.headerList(id, hb.endStream, hb.whole());
     }
-  }
-
-  /** A header block is bounded before decoding: twice the header list limit (Huffman can expand it) and a frame. */
-  private checkBlockSize(): void {
-    const hb = this.headerBlock!;
-    const max = 2 * this.limits.maxHeaderListSize + DEFAULT_MAX_FRAME;
-    if (hb.bytes > max) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `a header block of over ${max} bytes`);
   }
 
   private headerList(id: number, endStream: boolean, block: Buffer): void {
@@ -407,27 +378,17 @@ export class H2Connection implements StreamHost {
       if (payload.length !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
       return;
     }
-    if (payload.length % 6 !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, `SETTINGS of ${payload.length} bytes (not a multiple of 6)`);
-    for (let off = 0; off < payload.length; off += 6) {
-      const key = payload.readUInt16BE(off);
-      const value = payload.readUInt32BE(off + 2);
-      if (key === Setting.ENABLE_PUSH && value > 1) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
-      if (key === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
-        const delta = value - this.peerStreamWindow;
-        this.peerStreamWindow = value;
-        for (const s of this.streams.values()) {
-          s.sendWindow += delta;
-          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'a stream window past 2^31-1');
-        }
-        if (delta > 0) this.unblock();
+    const peer = readSettings(payload);
+    if (peer.initialWindow !== undefined) {
+      const delta = peer.initialWindow - this.peerStreamWindow;
+      this.peerStreamWindow = peer.initialWindow;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'a stream window past 2^31-1');
       }
-      if (key === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 0xffffff) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-        this.peerMaxFrame = value;
-      }
-      // HEADER_TABLE_SIZE: the server's header blocks never index, so the client's table size does not matter.
+      if (delta > 0) this.unblock();
     }
+    if (peer.maxFrame !== undefined) this.peerMaxFrame = peer.maxFrame;
     this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
   }
 
