@@ -340,7 +340,7 @@ export class InferenceServer implements InferenceService {
   }
 
   serverMetadata(): ServerMetadata {
-    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] };
+    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'generate'] };
   }
 
   modelMetadata(name: string, version?: string): ModelMetadata {
