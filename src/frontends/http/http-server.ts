@@ -2,11 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { CancelSource, InferenceError, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import { CancelSource, InferenceError, type InferenceResponse, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { AdmissionProbe, InferenceService } from '../../server/service.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
 import { decodeInferRequest } from './decode-request.js';
+import { generateAnswerOf, generateRequestOf } from './generate.js';
 import { type EncodedResponse, encodeInferResponse } from './encode-response.js';
 import { sendEmpty, sendError, sendHttpError, sendJson } from './send.js';
 import { ACCEPTED_CODINGS, type ContentCoding, compress, requestCoding, responseCoding } from './content-encoding.js';
@@ -20,7 +21,7 @@ export type FrontendService = {
   /** Synchronous: a frontend asks before reading or decoding a request (InferenceService.admit). */
   admit(probe: AdmissionProbe): InferenceError | undefined;
 } & {
-  readonly [K in 'infer' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
+  readonly [K in 'infer' | 'inferStream' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
     | 'repositoryIndex' | 'modelStatistics' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
       ReturnType<InferenceService[K]> | Promise<Awaited<ReturnType<InferenceService[K]>>>;
 };
@@ -217,7 +218,99 @@ export class HttpFrontend {
         return sendEmpty(res, 200);
       case 'infer':
         return this.infer(route.model, route.version, req, res, receivedUs, coding);
+      case 'generate':
+        return this.generate(route.model, route.version, route.stream, req, res, receivedUs, coding);
     }
+  }
+
+  /**
+   * Triton's generate extension (generate.ts, docs/streaming.md). `generate`: the request's one response as a JSON
+   * object (a model that answers zero or several times is refused, stopped at its second response).
+   * `generate_stream`: Server-Sent Events, `data: {json}` per response as it comes; a failure before the first is
+   * the usual JSON error with its status, one after it an event `data: {"error": "..."}` that ends the stream. The
+   * client going away (the connection closes) stops the model between responses.
+   */
+  private async generate(model: string, version: string | undefined, stream: boolean, req: IncomingMessage, res: ServerResponse,
+    receivedUs: number, coding: ContentCoding): Promise<void> {
+    const gone = new CancelSource();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const s = this.service;
+    const declared = Number(req.headers['content-length'] ?? 0) || 0;
+    const refusal = this.refusalBeforeBody(model, version, receivedUs, declared);
+    if (refusal) {
+      req.resume();
+      throw refusal;
+    }
+    this.heldBytes += declared;
+    try {
+      await this.generateHeld(model, version, stream, req, res, receivedUs, coding, gone);
+    } finally {
+      this.heldBytes -= declared;
+    }
+  }
+
+  /** generate, its body's bytes counted as held (until its last response). */
+  private async generateHeld(model: string, version: string | undefined, stream: boolean, req: IncomingMessage, res: ServerResponse,
+    receivedUs: number, coding: ContentCoding, gone: CancelSource): Promise<void> {
+    const s = this.service;
+    const body = await readBody(req, s.limits.maxBodyBytes, 0, coding);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    } catch (err) {
+      throw invalidArgument(`malformed request JSON: ${(err as Error).message}`);
+    }
+    const config = await s.modelConfig(model, version);
+    const request = generateRequestOf(parsed, config, model, version, s.limits, gone, receivedUs);
+    if (!stream) {
+      const answers: InferenceResponse[] = [];
+      try {
+        await s.inferStream(request, (r) => {
+          answers.push(r);
+          if (answers.length === 2) gone.abort();
+        });
+      } catch (err) {
+        if (answers.length < 2) throw err;
+      }
+      if (res.destroyed) return;
+      if (answers.length !== 1) {
+        throw new InferenceError('UNIMPLEMENTED', `model '${model}' answered ${answers.length === 0 ? 'with no response' : 'more than once'}: ` +
+          'generate returns exactly one response (use generate_stream)');
+      }
+      return sendJson(res, 200, generateAnswerOf(answers[0]));
+    }
+    /** Writes one event; false when the socket's buffer is full (a client that does not read). */
+    const event = (value: unknown): boolean => {
+      if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+      return res.write(`data: ${JSON.stringify(value)}\n\n`);
+    };
+    let drained: Promise<void> | undefined;
+    try {
+      await s.inferStream(request, (r) => {
+        if (res.destroyed || event(generateAnswerOf(r))) return undefined;
+        // Flow control: the model waits until the client has read (or gone: the abort then stops the model).
+        return (drained ??= new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            drained = undefined;
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        }));
+      });
+    } catch (err) {
+      if (!res.headersSent) throw err;
+      const e = toInferenceError(err);
+      if (e.code === 'INTERNAL') this.log.error({ err: e, url: req.url }, 'generate_stream failed');
+      if (!res.destroyed) event({ error: e.message });
+    }
+    if (res.destroyed) return;
+    if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+    res.end();
   }
 
   private async infer(
@@ -241,11 +334,7 @@ export class HttpFrontend {
     // request (priority 1, no timeout). The body is then dropped unread and the connection kept. Held bytes count the
     // declared (on the wire, perhaps compressed) length.
     const declared = Number(req.headers['content-length'] ?? 0) || 0;
-    let refusal = s.admit({ model, version, priority: 1, receivedUs });
-    if (!refusal && this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
-      refusal = new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
-        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
-    }
+    const refusal = this.refusalBeforeBody(model, version, receivedUs, declared);
     if (refusal) {
       req.resume();
       throw refusal;
@@ -269,6 +358,21 @@ export class HttpFrontend {
     } finally {
       this.heldBytes -= declared;
     }
+  }
+
+  /**
+   * What refuses a request before its body is read: the server-wide bounds, what would refuse even the model's most
+   * favoured request (priority 1, no timeout), and the bytes of request bodies held (the declared length).
+   */
+  private refusalBeforeBody(model: string, version: string | undefined, receivedUs: number, declared: number): InferenceError | undefined {
+    const s = this.service;
+    const refusal = s.admit({ model, version, priority: 1, receivedUs });
+    if (refusal) return refusal;
+    if (this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
+      return new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
+        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
+    }
+    return undefined;
   }
 
   private send(res: ServerResponse, enc: EncodedResponse): void {
