@@ -287,7 +287,9 @@ export class GrpcCall implements StreamSink {
 
   /** Streaming: whether written replies wait past the high-water mark (a client not reading). */
   get writeBlocked(): boolean {
-    return this.stream.needDrain;
+    // A finished call waits for nothing: its connection's socket may stay full (a client that stopped reading), and a
+    // writer that kept waiting would loop through whenDrained's immediate callbacks.
+    return !this.done && this.stream.needDrain;
   }
 
   /** Streaming: calls `fn` once the queued replies have drained (or the stream closed). */

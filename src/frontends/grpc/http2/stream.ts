@@ -253,7 +253,7 @@ export class H2Stream {
   }
 
   get needDrain(): boolean {
-    return this.queuedBytes + this.host.socketQueued >= HIGH_WATER;
+    return !this.done && this.queuedBytes + this.host.socketQueued >= HIGH_WATER;
   }
 
   /** Ends the answer with this trailers block once the queued data is out. */
