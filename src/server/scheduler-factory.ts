@@ -3,6 +3,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerModel } from '../scheduler/scheduler.js';
 import { type BatchingPolicyName, DEFAULT_MAX_QUEUE_SIZE, createBatchScheduler } from '../scheduler/create-scheduler.js';
 import { SequenceScheduler, planSequence } from '../scheduler/sequence/index.js';
+import { IterationScheduler } from '../scheduler/iteration/index.js';
 import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
 import type { InferenceService } from './service.js';
@@ -40,6 +41,10 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
       plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0,
       metrics: ctx.metrics?.forModel(model.model, model.version),
     });
+  }
+  if (model.config.generation) {
+    // Step-wise generative models: iteration-level (or request-level) batching of their steps (docs/generation.md).
+    return new IterationScheduler(model, { metrics: ctx.metrics?.forModel(model.model, model.version) });
   }
   if (model.config.sequence_batching) {
     // Stateful models: Triton's sequence batcher (docs/sequences.md).
