@@ -200,8 +200,16 @@ function referenceLogits(s: TinyGptShape, w: TinyGptWeights, tokens: readonly nu
   return xs.map((x) => matVec(layerNorm(x, w.lnfg, w.lnfb), w.wout, w.bout, V));
 }
 
-/** The example's config (written by scripts/make-examples.ts). */
-export function tinyGptConfig(name: string, opts: { batching?: 'iteration' | 'request'; maxActive?: number; instances?: number } = {}): string {
+export interface TinyGptConfigOptions {
+  readonly batching?: 'iteration' | 'request';
+  readonly maxActive?: number;
+  readonly instances?: number;
+  readonly eosToken?: number;
+  readonly maxQueue?: number;
+}
+
+/** The example's config (written by scripts/make-examples.ts; tests and the benchmark vary it). */
+export function tinyGptConfig(name: string, o: TinyGptConfigOptions = {}): string {
   return `# Written by scripts/make-examples.ts. A synthetic GPT-style decoder (seeded weights, NOT a trained language model)
 # served by the iteration-level generation scheduler: docs/generation.md.
 name: "${name}"
@@ -212,14 +220,15 @@ output [
   { name: "token_id" data_type: TYPE_INT32 dims: [ -1 ] },
   { name: "text_output" data_type: TYPE_STRING dims: [ 1 ] }
 ]
-instance_group [ { count: ${opts.instances ?? 1} kind: KIND_CPU } ]
+instance_group [ { count: ${o.instances ?? 1} kind: KIND_CPU } ]
 parameters [
-  { key: "generation" value { string_value: "${opts.batching ?? 'iteration'}" } },
-  { key: "generation_max_active" value { string_value: "${opts.maxActive ?? 32}" } },
+  { key: "generation" value { string_value: "${o.batching ?? 'iteration'}" } },
+  { key: "generation_max_active" value { string_value: "${o.maxActive ?? 32}" } },
   { key: "generation_max_length" value { string_value: "${TINY_GPT.maxPositions}" } },
   { key: "generation_max_prompt" value { string_value: "128" } },
   { key: "generation_max_tokens" value { string_value: "128" } },
-  { key: "generation_eos_token" value { string_value: "${TINY_GPT_EOS}" } }
+  { key: "generation_eos_token" value { string_value: "${o.eosToken ?? TINY_GPT_EOS}" } }${o.maxQueue === undefined ? '' : `,
+  { key: "generation_max_queue" value { string_value: "${o.maxQueue}" } }`}
 ]
 `;
 }
