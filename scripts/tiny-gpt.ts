@@ -206,6 +206,8 @@ export interface TinyGptConfigOptions {
   readonly instances?: number;
   readonly eosToken?: number;
   readonly maxQueue?: number;
+  /** Default true: one response per token (gRPC ModelStreamInfer, HTTP generate_stream); false: infer answers once. */
+  readonly decoupled?: boolean;
 }
 
 /** The example's config (written by scripts/make-examples.ts; tests and the benchmark vary it). */
@@ -221,6 +223,7 @@ output [
   { name: "text_output" data_type: TYPE_STRING dims: [ 1 ] }
 ]
 instance_group [ { count: ${o.instances ?? 1} kind: KIND_CPU } ]
+model_transaction_policy { decoupled: ${o.decoupled ?? true} }
 parameters [
   { key: "generation" value { string_value: "${o.batching ?? 'iteration'}" } },
   { key: "generation_max_active" value { string_value: "${o.maxActive ?? 32}" } },

@@ -1,4 +1,5 @@
 import { InferenceError, type ModelConfig, type Tensor } from '../core/index.js';
+import type { CancelSignal } from '../core/cancel.js';
 
 /**
  * The instance's worker died while running the batch (a crash, out of memory, the thread ended). The instance is
@@ -67,6 +68,9 @@ export interface ExecuteResult {
   readonly timing: ExecuteTiming;
 }
 
+/** Receives one response of a decoupled request (its outputs, in the order of `outputNames`, checked against the config). */
+export type StreamItemSink = (outputs: Tensor[]) => void;
+
 /**
  * One loaded copy of a model that runs one batch at a time.
  *
@@ -98,6 +102,13 @@ export interface ModelInstance {
    */
   onHealthChange?(listener: (health: InstanceHealth) => void): () => void;
   execute(inputs: readonly Tensor[], outputNames: readonly string[]): Promise<ExecuteResult>;
+  /**
+   * Decoupled models (docs/streaming.md), backends that can: runs one request that answers zero or more times, each
+   * response to `onItem` as it is produced, in order; resolves with the summed timing once no response follows, and
+   * rejects as `execute` does (also after some responses). `signal` aborting stops the model between responses; the
+   * promise settles only once the model has stopped, so the instance is idle then. One call at a time, as `execute`.
+   */
+  executeStream?(inputs: readonly Tensor[], outputNames: readonly string[], onItem: StreamItemSink, signal?: CancelSignal): Promise<ExecuteTiming>;
   /** Frees the session and ends its worker. Pending calls reject with UNAVAILABLE. */
   unload(): Promise<void>;
 }

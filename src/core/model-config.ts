@@ -187,6 +187,11 @@ export interface ModelConfig {
   ensemble_scheduling?: { step: EnsembleStep[] };
   /** Triton's response_cache: answers of this model may be cached (when the server has a cache, --cache-config). */
   response_cache?: { enable: boolean };
+  /**
+   * Triton's model_transaction_policy: `decoupled` models answer a request with zero or more responses (JS models
+   * whose execute is an async generator; docs/streaming.md), over gRPC ModelStreamInfer and HTTP generate_stream.
+   */
+  model_transaction_policy?: { decoupled: boolean };
   /** Requests each instance runs before the version is READY; empty = the server's automatic warm-up. */
   model_warmup?: ModelWarmup[];
   optimization?: {

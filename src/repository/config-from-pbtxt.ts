@@ -90,11 +90,9 @@ function mapConfig(d: Decoded, file: string, lines: SourceLines): ModelConfig {
   const rc = msg(d, 'response_cache');
   if (rc) config.response_cache = { enable: bool(rc, 'enable') };
   const tp = msg(d, 'model_transaction_policy');
-  if (tp && bool(tp, 'decoupled')) {
-    // A decoupled model answers a request with zero or many responses; served as an ordinary one it would be wrong,
-    // so it is refused rather than warned about.
-    throw new ConfigError(file, lines.lineOf(tp) || lines.lineOf(d, 'model_transaction_policy'),
-      'model_transaction_policy { decoupled: true } is not supported: this server answers every request with exactly one response');
+  if (tp) {
+    config.model_transaction_policy = { decoupled: bool(tp, 'decoupled') };
+    lines.copy(tp, config.model_transaction_policy);
   }
   lines.copy(d, config);
   return config;

@@ -6,9 +6,10 @@ import { fromConfigName, type ModelConfig, type TensorConfig } from '../core/ind
 import type { OnnxModelInfo } from '../onnx-proto/index.js';
 import { ConfigError } from './config-error.js';
 import { onnxConfigType, onnxDims } from './auto-complete.js';
-import { PLATFORM_ENSEMBLE } from './defaults.js';
+import { BACKEND_JS, PLATFORM_ENSEMBLE } from './defaults.js';
 import type { SourceLines } from './pbtxt-schema.js';
 import { sequenceInputNames, validateSequenceAgainstModel, validateSequenceBatching } from './validate-sequence.js';
+import { isGenerationConfig } from './validate-generation.js';
 
 /** A model or file name usable as one path segment: no separators, not hidden, not `.`/`..`. */
 export function isPlainName(s: string): boolean {
@@ -52,6 +53,7 @@ export function validateStructure(config: ModelConfig, file: string, lines: Sour
   validateBatching(config, file, lines);
   validateSequenceBatching(config, file, lines);
   validateEnsemble(config, file, lines);
+  validateDecoupled(config, file, lines);
   for (const a of [
     ...(config.optimization?.execution_accelerators?.cpu_execution_accelerator ?? []),
     ...(config.optimization?.execution_accelerators?.gpu_execution_accelerator ?? []),
@@ -75,6 +77,26 @@ export function validateBeforeReading(config: ModelConfig, file: string, lines: 
   if (!noFile && !isPlainName(config.default_model_filename)) {
     top('default_model_filename', `default_model_filename "${config.default_model_filename}" must be a plain file name`);
   }
+}
+
+/**
+ * A decoupled model (docs/streaming.md) runs one request per execution on a JS instance: what needs one answer per
+ * request, or batches requests, is refused by name rather than served wrong.
+ */
+function validateDecoupled(config: ModelConfig, file: string, lines: SourceLines): void {
+  const tp = config.model_transaction_policy;
+  if (!tp?.decoupled) return;
+  const fail = (what: string): never => {
+    throw new ConfigError(file, lines.lineOf(tp) || lines.lineOf(config, 'model_transaction_policy'), `model_transaction_policy { decoupled: true }: ${what}`);
+  };
+  // Generative models (docs/generation.md) stream their tokens from the generation scheduler, on ONNX instances.
+  if (config.backend !== BACKEND_JS && !isGenerationConfig(config)) {
+    fail(`only models of the js backend can answer with several responses (this one is ${config.platform || config.backend})`);
+  }
+  if (config.dynamic_batching) fail('dynamic_batching is not supported (a decoupled model runs one request per execution)');
+  if (config.sequence_batching) fail('sequence_batching is not supported with a decoupled model');
+  if (config.response_cache?.enable) fail('response_cache is not supported (a cache entry holds one response)');
+  if (config.model_warmup && config.model_warmup.length > 0) fail('model_warmup is not supported with a decoupled model');
 }
 
 function validateBatching(config: ModelConfig, file: string, lines: SourceLines): void {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
 import {
   type InferenceRequest, type InferenceResponse, type ModelConfig, type RequestLimits,
-  DEFAULT_LIMITS, type InferenceError, invalidArgument, notFound, unavailable,
+  DEFAULT_LIMITS, InferenceError, invalidArgument, notFound, unavailable,
 } from '../core/index.js';
 import type { Backend } from '../backends/backend.js';
 import { createBackends } from '../backends/index.js';
@@ -234,6 +234,11 @@ export class InferenceServer implements InferenceService {
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
     if (this.closing) throw unavailable('the server is shutting down');
     const v = this.resolve(request.model, request.version, true, request.id);
+    if (this.models.get(v.model)?.config?.model_transaction_policy?.decoupled) {
+      // As Triton's HTTP infer and gRPC ModelInfer: one answer cannot carry zero or several responses.
+      throw new InferenceError('UNIMPLEMENTED', `model '${v.model}' is decoupled (zero or more responses per request): ` +
+        'use a streaming call (gRPC ModelStreamInfer, HTTP generate_stream or generate)');
+    }
     const startUs = performance.now() * 1000;
     if (v.responseCache && this.cache) return this.inferCached(v, v.responseCache, this.cache, request, startUs);
     return this.run(v, request, startUs, false);
@@ -249,12 +254,24 @@ export class InferenceServer implements InferenceService {
       sink(res, true);
       return;
     }
-    const refusal = this.admission.serverRefusal() ?? this.admission.shedRefusal(v, request.priority, performance.now() * 1000);
+    const startUs = performance.now() * 1000;
+    const refusal = this.admission.serverRefusal() ?? this.admission.shedRefusal(v, request.priority, startUs);
     if (refusal) throw refusal;
     validateRequest(request, v.spec!, this.limits);
+    // The SLO guard learns each request's time to its first response: what a streaming client waits for.
+    let first = true;
+    const slo = v.slo;
+    const counted: ResponseSink = (response, final) => {
+      if (first && slo) {
+        const nowUs = performance.now() * 1000;
+        slo.observe(nowUs - Math.min(startUs, request.receivedUs ?? startUs), nowUs);
+      }
+      first = false;
+      sink(response, final);
+    };
     this.admission.inProgress++;
     try {
-      await scheduler.enqueueStream(request, sink);
+      await scheduler.enqueueStream(request, counted);
     } finally {
       this.admission.inProgress--;
     }
@@ -323,7 +340,7 @@ export class InferenceServer implements InferenceService {
   }
 
   serverMetadata(): ServerMetadata {
-    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics'] };
+    return { name: 'open-autoglm', version: PACKAGE_VERSION, extensions: ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'generate'] };
   }
 
   modelMetadata(name: string, version?: string): ModelMetadata {

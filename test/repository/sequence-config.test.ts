@@ -59,8 +59,9 @@ test('a sequence_batching that cannot work is refused at load, naming the line a
   await refused(base.replace('{ name: "OUTPUT" data_type: TYPE_FP32 dims: [1] },', '{ name: "OUTPUT" data_type: TYPE_FP32 dims: [1] }, { name: "ACC_OUT" data_type: TYPE_FP32 dims: [1] },'), /state output 'ACC_OUT' is also an output of the config/);
 });
 
-test('a decoupled model is refused at load, saying so (served as an ordinary one its answers would be wrong)', async () => {
-  await refused(accumulatorConfig('x') + 'model_transaction_policy { decoupled: true }\n', /model_transaction_policy \{ decoupled: true \} is not supported: this server answers every request with exactly one response/);
+test('a decoupled ONNX model is refused at load, naming why (only JS models answer with several responses)', async () => {
+  await refused(accumulatorConfig('x') + 'model_transaction_policy { decoupled: true }\n', /model_transaction_policy \{ decoupled: true \}: only models of the js backend/);
   const { config } = await load(accumulatorConfig('x') + 'model_transaction_policy { decoupled: false }\n');
   assert.equal(config.sequence_batching?.direct?.max_queue_delay_microseconds, 0);
+  assert.deepEqual(config.model_transaction_policy, { decoupled: false });
 });

@@ -33,7 +33,9 @@ const models: Record<string, TinyGptConfigOptions> = {
   gen_two: { maxActive: 2 },
   gen_req: { batching: 'request', maxActive: 4 },
   gen_two_inst: { maxActive: 2, instances: 2 },
-  gen_eos: { eosToken: HELLO[EOS_AT] },
+  gen_eos: { eosToken: HELLO[EOS_AT], decoupled: false },
+  // Not decoupled: the ordinary infer call answers once with the whole generation.
+  gen_whole: { decoupled: false },
 };
 for (const [name, o] of Object.entries(models)) writeModel(repo.dir, name, gpt.bytes, { config: tinyGptConfig(name, o) });
 const running = await startServer({ modelRepositories: [repo.dir] }, 0);
@@ -68,8 +70,9 @@ function stream(log: Event[], who: string, req: InferenceRequest, onToken?: (n: 
 }
 
 async function alone(model: string, prompt: Uint8Array, maxTokens: number): Promise<number[]> {
-  const res = await server.infer(request(model, prompt, { max_tokens: maxTokens }));
-  return [...(res.outputs.find((t) => t.name === 'token_id')!.data as Int32Array)];
+  const s = stream([], 'alone', request(model, prompt, { max_tokens: maxTokens }));
+  await s.done;
+  return s.tokens;
 }
 
 test('greedy tokens are the JS reference\'s argmax continuation, streamed one response each, final on the last only', async () => {
@@ -80,8 +83,10 @@ test('greedy tokens are the JS reference\'s argmax continuation, streamed one re
   await s.done;
   assert.deepEqual(s.tokens, expected);
   assert.deepEqual(log.map((e) => e.final), [...Array(9).fill(false), true]);
-  // The ordinary infer call answers once with all of them, and the text.
-  const res = await server.infer(request('gen', Uint8Array.from(prompt), { max_tokens: 10 }));
+  // A decoupled model refuses the ordinary infer call (as Triton); a generative model that is not decoupled answers it
+  // once with all the tokens, and the text.
+  await assert.rejects(server.infer(request('gen', 'x')), (e: unknown) => e instanceof InferenceError && e.code === 'UNIMPLEMENTED');
+  const res = await server.infer(request('gen_whole', Uint8Array.from(prompt), { max_tokens: 10 }));
   assert.deepEqual([...(res.outputs[0].data as Int32Array)], expected);
   assert.deepEqual([...(res.outputs[1].data as Uint8Array[])[0]], expected.filter((t) => t < 256));
 });
@@ -136,7 +141,7 @@ for (const model of ['gen', 'gen_two', 'gen_req', 'gen_two_inst']) {
 }
 
 const first = (log: readonly Event[], who: string) => log.findIndex((e) => e.who === who);
-const last = (log: readonly Event[], who: string) => log.findLastIndex((e) => e.who === who && e.final);
+const last = (log: readonly Event[], who: string) => log.findIndex((e) => e.who === who && e.final);
 
 test('a full slab makes new requests wait: the third of three on two slots starts when the first one ends', async () => {
   const log: Event[] = [];
@@ -202,7 +207,7 @@ test('the end token ends a sequence (final on it) unless ignore_eos; max_tokens 
 
 test('temperature sampling is reproducible with its seed', async () => {
   const run = async (seed: number) => alone2({ max_tokens: 12, temperature: 1.5, seed });
-  const alone2 = async (p: Parameters) => [...((await server.infer(request('gen', 'seeded', p))).outputs[0].data as Int32Array)];
+  const alone2 = async (p: Parameters) => [...((await server.infer(request('gen_whole', 'seeded', p))).outputs[0].data as Int32Array)];
   assert.deepEqual(await run(7), await run(7));
   const greedyTokens = await alone2({ max_tokens: 12 });
   const sampled = await Promise.all([1, 2, 3].map(run));
@@ -222,21 +227,21 @@ test('bad generation requests are refused with INVALID_ARGUMENT saying which lim
     [{ model: 'gen', inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [2], data: [new Uint8Array(1), new Uint8Array(1)] }] }, /text_input/],
   ];
   for (const [req, msg] of cases) {
-    for (const call of [() => server.infer(req), () => server.inferStream(req, () => assert.fail('no response'))]) {
+    for (const call of [() => server.infer({ ...req, model: 'gen_whole' }), () => server.inferStream(req, () => assert.fail('no response'))]) {
       await assert.rejects(call(), (e: unknown) => e instanceof InferenceError && e.code === 'INVALID_ARGUMENT' && msg.test(e.message), String(msg));
     }
   }
 });
 
 test('over HTTP the infer call answers with the whole generation; a bad request gets a 400 saying why', async () => {
-  const ok = await postJson(running.base, '/v2/models/gen/infer', {
+  const ok = await postJson(running.base, '/v2/models/gen_whole/infer', {
     parameters: { max_tokens: 6 }, inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], data: ['Hello'] }],
   });
   assert.equal(ok.status, 200);
   const ids = ok.json.outputs.find((o: { name: string }) => o.name === 'token_id');
   assert.deepEqual(ids.shape, [6]);
   assert.deepEqual(ids.data, greedy([...Buffer.from('Hello')], 6));
-  const bad = await postJson(running.base, '/v2/models/gen/infer', {
+  const bad = await postJson(running.base, '/v2/models/gen_whole/infer', {
     parameters: { max_tokens: 500 }, inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], data: ['Hello'] }],
   });
   assert.equal(bad.status, 400);

@@ -20,7 +20,8 @@ import {
   type Tensor,
   type TensorData,
 } from '../../core/index.js';
-import type { ExecuteResult, InstanceHealth, InstanceSpec, ModelInstance } from '../backend.js';
+import type { ExecuteResult, ExecuteTiming, InstanceHealth, InstanceSpec, ModelInstance, StreamItemSink } from '../backend.js';
+import type { CancelSignal } from '../../core/cancel.js';
 import { executeTimeoutMs } from '../execute-timeout.js';
 import { InstanceLifecycle } from '../instance-lifecycle.js';
 import type { JsModelContext } from './js-model.js';
@@ -43,8 +44,11 @@ interface OutputSpec {
 
 interface Running {
   readonly id: number;
-  readonly resolve: (msg: Extract<FromWorker, { type: 'result' }>) => void;
+  /** `result` for execute; `done` ends a stream. */
+  readonly resolve: (msg: Extract<FromWorker, { type: 'result' | 'done' }>) => void;
   readonly reject: (err: InferenceError) => void;
+  /** Streams only: each response as it comes. */
+  readonly onItem?: (msg: Extract<FromWorker, { type: 'item' }>) => void;
 }
 
 export class JsModelInstance implements ModelInstance {
@@ -159,7 +163,7 @@ export class JsModelInstance implements ModelInstance {
     const t1 = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const result = await new Promise<Extract<FromWorker, { type: 'result' }>>((resolve, reject) => {
-      this.running = { id, resolve, reject };
+      this.running = { id, resolve: resolve as Running['resolve'], reject };
       worker.postMessage({ type: 'execute', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);
       // A model stuck in a loop cannot be interrupted inside its thread: end the thread (a new one starts at once).
       // The batch itself fails (INTERNAL, not retried): it is what kept the worker busy.
@@ -178,6 +182,82 @@ export class JsModelInstance implements ModelInstance {
     });
     const t3 = performance.now();
     return { outputs, timing: { inputUs: (t1 - t0) * 1000, inferUs: result.inferUs, outputUs: (t3 - t2) * 1000 } };
+  }
+
+  executeStream(inputs: readonly Tensor[], outputNames: readonly string[], onItem: StreamItemSink, signal?: CancelSignal): Promise<ExecuteTiming> {
+    const wait = this.life.ready();
+    if (wait !== undefined) return wait.then(() => this.executeStream(inputs, outputNames, onItem, signal));
+    if (this.running) return Promise.reject(internal(`instance ${this.name}: executeStream called while busy`));
+    return this.runStream(this.worker!, inputs, outputNames, onItem, signal);
+  }
+
+  /**
+   * One decoupled request on `worker`: each `item` checked against the config and handed to `onItem` in order, then
+   * the promise resolves at `done` with the summed timing. `signal` aborting asks the worker to stop between
+   * responses (`cancel`); the promise still waits for the worker's `done`, so the instance is idle when it settles.
+   * execute_timeout_ms bounds the wait for each response (a stream may run long, a silent model may not).
+   */
+  private async runStream(worker: Worker, inputs: readonly Tensor[], outputNames: readonly string[], onItem: StreamItemSink,
+    signal: CancelSignal | undefined): Promise<ExecuteTiming> {
+    const t0 = performance.now();
+    for (const n of outputNames) {
+      if (!this.outputs.has(n)) throw new InferenceError('INVALID_ARGUMENT', `model '${this.spec.model}' has no output '${n}'`);
+    }
+    const packed = packTensors(inputs, true);
+    const id = this.nextId++;
+    const batch = this.batched ? (inputs[0]?.shape[0] ?? 0) : 0;
+    const inputUs = (performance.now() - t0) * 1000;
+    let inferUs = 0;
+    let outputUs = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (this.timeoutMs <= 0) return;
+      clearTimeout(timer);
+      const why = `no response for ${this.timeoutMs} ms (execute_timeout_ms): worker ended`;
+      timer = setTimeout(() => this.onDeath(worker, why, this.modelError(why)), this.timeoutMs);
+    };
+    const onAbort = () => { if (this.worker === worker) worker.postMessage({ type: 'cancel', id } satisfies ToWorker); };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // A response that breaks the contract fails the request: the model is stopped (its iterator's return()
+        // runs) and the request rejects when the worker says it has stopped, so the instance stays one-at-a-time.
+        let broken: InferenceError | undefined;
+        this.running = {
+          id,
+          resolve: () => (broken ? reject(broken) : resolve()),
+          reject: (err) => reject(broken ?? err),
+          onItem: (msg) => {
+            if (broken) return;
+            arm();
+            const t1 = performance.now();
+            let outputs: Tensor[];
+            try {
+              const byName = new Map(msg.outputs.map((w) => [w.name, w]));
+              outputs = outputNames.map((n) => {
+                const w = byName.get(n);
+                if (!w) throw this.modelError(`execute() gave a response without output '${n}'`);
+                return this.checkOutput(unpackTensor(w) as Tensor, batch);
+              });
+            } catch (err) {
+              broken = err as InferenceError;
+              onAbort();
+              return;
+            }
+            inferUs += msg.inferUs;
+            outputUs += (performance.now() - t1) * 1000;
+            onItem(outputs);
+          },
+        };
+        worker.postMessage({ type: 'execute-stream', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);
+        arm();
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort);
+      });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return { inputUs, inferUs, outputUs };
   }
 
   /** The worker's answer must match the config: the declared datatype, the declared dims, the batch size. */
@@ -201,9 +281,13 @@ export class JsModelInstance implements ModelInstance {
 
   private onMessage(msg: FromWorker): void {
     const r = this.running;
-    if (!r || (msg.type !== 'result' && msg.type !== 'error') || msg.id !== r.id) return;
+    if (!r || (msg.type !== 'result' && msg.type !== 'error' && msg.type !== 'item' && msg.type !== 'done') || msg.id !== r.id) return;
+    if (msg.type === 'item') {
+      r.onItem?.(msg);
+      return;
+    }
     this.running = undefined;
-    if (msg.type === 'result') {
+    if (msg.type === 'result' || msg.type === 'done') {
       r.resolve(msg);
       return;
     }

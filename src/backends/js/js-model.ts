@@ -38,7 +38,12 @@ export interface JsModel {
    * buffers are handed over to the server (transferred), so return arrays the model does not keep using.
    * Throw to fail the batch; an error with `code` set to a catalog code (e.g. 'INVALID_ARGUMENT') keeps that code,
    * anything else is INTERNAL.
+   *
+   * A decoupled model (`model_transaction_policy { decoupled: true }`, docs/streaming.md) may instead return an async
+   * iterable (be an `async function*`): each item is one response, sent as it is yielded. When the client goes away
+   * the server stops asking for items and calls the iterator's `return()`, so a generator's `finally` runs. An error
+   * thrown after some items fails the request after those responses.
    */
-  execute(inputs: JsTensor[], outputNames: string[]): JsTensor[] | Promise<JsTensor[]>;
+  execute(inputs: JsTensor[], outputNames: string[]): JsTensor[] | Promise<JsTensor[]> | AsyncIterable<JsTensor[]>;
   finalize?(): void | Promise<void>;
 }

@@ -42,27 +42,86 @@ async function load(modelPath: string, context: JsModelContext): Promise<void> {
   await model.initialize?.(context);
 }
 
+const isAsyncIterable = (v: unknown): v is AsyncIterable<JsTensor[]> =>
+  typeof v === 'object' && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+
+/** The wanted tensors of one answer, packed; throws (a message for the client) when the answer is not tensors. */
+function packAnswer(outputs: unknown, outputNames: readonly string[]) {
+  if (!Array.isArray(outputs)) throw new Error(`execute() returned ${typeof outputs}, expected an array of tensors`);
+  const wanted = new Set(outputNames);
+  try {
+    return packTensors((outputs as JsTensor[]).filter((t) => t && wanted.has(t.name)), false);
+  } catch (err) {
+    throw new Error(`execute() returned a bad tensor: ${describe(err).message}`);
+  }
+}
+
 async function execute(id: number, msg: Extract<ToWorker, { type: 'execute' }>): Promise<void> {
   const inputs = msg.inputs.map(unpackTensor) as JsTensor[];
   const t0 = performance.now();
-  let outputs: JsTensor[];
+  let packed;
   try {
-    outputs = await model!.execute(inputs, msg.outputNames);
-    if (!Array.isArray(outputs)) throw new Error(`execute() returned ${typeof outputs}, expected an array of tensors`);
+    const outputs = await model!.execute(inputs, msg.outputNames);
+    if (isAsyncIterable(outputs)) throw new Error('execute() returned an async iterable (several responses): the model must be decoupled (model_transaction_policy { decoupled: true })');
+    packed = packAnswer(outputs, msg.outputNames);
   } catch (err) {
     send({ type: 'error', id, ...describe(err) });
     return;
   }
-  const inferUs = (performance.now() - t0) * 1000;
-  const wanted = new Set(msg.outputNames);
-  let packed;
+  send({ type: 'result', id, outputs: packed.tensors, inferUs: (performance.now() - t0) * 1000 }, packed.transfer);
+}
+
+/** Streams in progress: set `cancelled` to stop one between responses. */
+const streams = new Map<number, { cancelled: boolean; iterator?: AsyncIterator<JsTensor[]> }>();
+
+/** Ends a stream early: its iterator's return() runs (a generator's finally), now or after the item it is making. */
+function stopIterator(it: AsyncIterator<JsTensor[]>): void {
+  Promise.resolve().then(() => it.return?.()).catch(() => { /* the model's cleanup failed: nothing to tell anyone */ });
+}
+
+/** A decoupled model's request: one `item` per response (an array answer is one), then `done` — or `error`. */
+async function executeStream(id: number, msg: Extract<ToWorker, { type: 'execute-stream' }>): Promise<void> {
+  const state: { cancelled: boolean; iterator?: AsyncIterator<JsTensor[]> } = { cancelled: false };
+  streams.set(id, state);
+  let t = performance.now();
+  const item = (outputs: unknown): void => {
+    const packed = packAnswer(outputs, msg.outputNames);
+    const now = performance.now();
+    send({ type: 'item', id, outputs: packed.tensors, inferUs: (now - t) * 1000 }, packed.transfer);
+    t = now;
+  };
   try {
-    packed = packTensors(outputs.filter((t) => t && wanted.has(t.name)), false);
+    const produced = await model!.execute(msg.inputs.map(unpackTensor) as JsTensor[], msg.outputNames);
+    if (!isAsyncIterable(produced)) {
+      if (!state.cancelled) item(produced);
+    } else {
+      const it = (state.iterator = produced[Symbol.asyncIterator]());
+      if (state.cancelled) stopIterator(it);
+      try {
+        while (!state.cancelled) {
+          const step = await it.next();
+          if (step.done || state.cancelled) break;
+          item(step.value);
+        }
+      } catch (err) {
+        if (!state.cancelled) stopIterator(it);
+        throw err;
+      }
+    }
   } catch (err) {
-    send({ type: 'error', id, message: `execute() returned a bad tensor: ${describe(err).message}` });
+    streams.delete(id);
+    send({ type: 'error', id, ...describe(err) });
     return;
   }
-  send({ type: 'result', id, outputs: packed.tensors, inferUs }, packed.transfer);
+  streams.delete(id);
+  send({ type: 'done', id });
+}
+
+function cancel(id: number): void {
+  const s = streams.get(id);
+  if (!s || s.cancelled) return;
+  s.cancelled = true;
+  if (s.iterator) stopIterator(s.iterator);
 }
 
 port.on('message', (msg: ToWorker) => {
@@ -75,6 +134,12 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'execute':
       void execute(msg.id, msg);
+      break;
+    case 'execute-stream':
+      void executeStream(msg.id, msg);
+      break;
+    case 'cancel':
+      cancel(msg.id);
       break;
     case 'finalize':
       Promise.resolve()

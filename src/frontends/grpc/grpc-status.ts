@@ -7,7 +7,7 @@ import type { InferenceService } from '../../server/service.js';
  * What the gRPC frontend calls: the InferenceService, and — when the server has it — the statistics extension
  * (Triton's JSON form: `{ model_stats: [...] }`, the same fields as ModelStatisticsResponse).
  */
-export type GrpcService = Pick<InferenceService, 'limits' | 'infer' | 'admit' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata'
+export type GrpcService = Pick<InferenceService, 'limits' | 'infer' | 'inferStream' | 'admit' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata'
   | 'modelConfig' | 'isModelReady' | 'repositoryIndex' | 'loadModel' | 'unloadModel'> & {
   modelStatistics?(name?: string, version?: string): unknown;
 };

@@ -4,12 +4,17 @@
  * made: a refusal costs the scan) → the in-flight bytes bound → tensors decoded → `service.infer` → the reply: its
  * fields written into one pre-sized buffer, large numeric outputs sent as views of their storage (not copied).
  *
- * ModelStreamInfer answers each request of the stream with one ModelStreamInferResponse, in the order the requests
- * came (requests run concurrently; a reply that is ready early waits for the earlier ones); a failed request is
- * answered with `error_message` (and the request's id) and the stream goes on, as Triton does.
+ * ModelStreamInfer answers each request of an ordinary model with one ModelStreamInferResponse, in the order the
+ * requests came (requests run concurrently; a reply that is ready early waits for the earlier ones); a failed request
+ * is answered with `error_message` (and the request's id) and the stream goes on, as Triton does. A request to a
+ * decoupled model (docs/streaming.md) is answered zero or more times, each response written as it is produced
+ * (responses of concurrent requests interleave; one request's stay in order), each with `triton_final_response`
+ * false, then — when the request set `triton_enable_empty_final_response` — an empty response with it true.
+ * ModelInfer refuses decoupled models (UNIMPLEMENTED, as Triton's "doesn't support models with decoupled transaction
+ * policy").
  */
 import type { Logger } from 'pino';
-import { type CancelSignal, InferenceError, type InferenceResponse } from '../../core/index.js';
+import { type CancelSignal, InferenceError, type InferenceRequest, type InferenceResponse } from '../../core/index.js';
 import type { CallHandler, GrpcCall } from './grpc-call.js';
 import { type GrpcService, failure } from './grpc-status.js';
 import { inferHeader, inferRequestOf, type InferHeader } from './infer-request.js';
@@ -35,7 +40,15 @@ export class InferRunner {
   constructor(private readonly service: GrpcService, private readonly log: Logger) {}
 
   /** Admits, decodes and runs one request; rejects with an InferenceError (or a bug's error). */
-  async run(scanned: ScannedInfer, header: InferHeader, signal: CancelSignal): Promise<InferenceResponse> {
+  run(scanned: ScannedInfer, header: InferHeader, signal: CancelSignal): Promise<InferenceResponse> {
+    return this.admitted(scanned, header, signal, (request) => this.service.infer(request));
+  }
+
+  /**
+   * Admission, the in-flight bytes bound, decoding, then `go` with the request (its bytes count as held until `go`
+   * settles: for a stream, its last response).
+   */
+  private async admitted<T>(scanned: ScannedInfer, header: InferHeader, signal: CancelSignal, go: (request: InferenceRequest) => Promise<T>): Promise<T> {
     const s = this.service;
     const refusal = s.admit({ model: header.model, version: header.version, priority: header.priority, timeoutUs: header.timeoutUs,
       receivedUs: scanned.receivedUs });
@@ -49,7 +62,7 @@ export class InferRunner {
     try {
       const request = inferRequestOf(scanned, header, s.limits, signal);
       if (this.log.isLevelEnabled('trace')) this.log.trace({ model: request.model, version: request.version, id: request.id, bytes: size }, 'infer request received');
-      return await s.infer(request);
+      return await go(request);
     } finally {
       this.heldBytes -= size;
     }
@@ -91,8 +104,24 @@ export class InferRunner {
   readonly modelStreamInfer: CallHandler = {
     message: (call, bytes) => {
       const q = (call.state ??= new ReplyQueue(call)) as ReplyQueue;
+      const scanned = scan(bytes, performance.now() * 1000);
+      let header: InferHeader | undefined;
+      if (!(scanned instanceof InferenceError)) {
+        try {
+          header = inferHeader(scanned);
+        } catch (err) {
+          const slot = q.reserve();
+          q.fill(slot, encodeStreamError(failure(this.log, 'ModelStreamInfer', err).message, scanned.id));
+          return;
+        }
+      }
+      if (header && !(scanned instanceof InferenceError) && this.isDecoupled(header)) {
+        q.open();
+        void this.streamDecoupled(scanned, header, call, q).finally(() => q.close());
+        return;
+      }
       const slot = q.reserve();
-      void this.streamOne(bytes, call).then((reply) => q.fill(slot, reply));
+      void this.streamOne(scanned, header, call).then((reply) => q.fill(slot, reply));
     },
     halfClose: (call) => {
       const q = (call.state ??= new ReplyQueue(call)) as ReplyQueue;
@@ -101,16 +130,38 @@ export class InferRunner {
     },
   };
 
-  /** One request of a stream, answered with its response or its error; never rejects. */
-  private async streamOne(bytes: Buffer, call: GrpcCall): Promise<Buffer> {
-    const scanned = scan(bytes, performance.now() * 1000);
+  /** The request goes to a decoupled model (unknown models are not: the ordinary way answers them NOT_FOUND). */
+  private isDecoupled(header: InferHeader): boolean {
+    try {
+      return this.service.modelConfig(header.model, header.version).model_transaction_policy?.decoupled === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One request of a stream to an ordinary model, answered with its response or its error; never rejects. */
+  private async streamOne(scanned: ScannedInfer | InferenceError, header: InferHeader | undefined, call: GrpcCall): Promise<Buffer> {
     if (scanned instanceof InferenceError) return encodeStreamError(failure(this.log, 'ModelStreamInfer', scanned).message, '');
     try {
-      const header = inferHeader(scanned);
-      const res = await this.run(scanned, header, call.cancel);
-      return encodeStreamResponse(res, header.emptyFinalResponse);
+      const res = await this.run(scanned, header!, call.cancel);
+      return encodeStreamResponse(res, header!.emptyFinalResponse ? true : undefined);
     } catch (err) {
       return encodeStreamError(failure(this.log, 'ModelStreamInfer', err).message, scanned.id);
+    }
+  }
+
+  /**
+   * One request of a stream to a decoupled model: each response written as it comes (triton_final_response false),
+   * then the empty final response when asked, or the error (with the final flag, as Triton). Never rejects.
+   */
+  private async streamDecoupled(scanned: ScannedInfer, header: InferHeader, call: GrpcCall, q: ReplyQueue): Promise<void> {
+    const head = { id: scanned.id, model: header.model, version: header.version ?? '', outputs: [] };
+    try {
+      await this.admitted(scanned, header, call.cancel, (request) =>
+        this.service.inferStream(request, (res, final) => q.send(encodeStreamResponse(res, final))));
+      if (header.emptyFinalResponse) q.send(encodeStreamResponse(head, true));
+    } catch (err) {
+      q.send(encodeStreamResponse(head, true, failure(this.log, 'ModelStreamInfer', err).message));
     }
   }
 }
@@ -124,7 +175,7 @@ export const MAX_STREAM_PENDING = 128;
 
 /**
  * A stream's replies in request order: slots reserved as requests arrive, filled as they finish, written from the
- * front while the front is filled. FIFO as array + head index (no shift()); the array restarts when it drains.
+ * front while the front is filled. Decoupled requests take no slot: their responses are written as they come. FIFO as array + head index (no shift()); the array restarts when it drains.
  * Backpressure: reading pauses while MAX_STREAM_PENDING replies are outstanding or the write buffer is full.
  */
 class ReplyQueue {
@@ -136,6 +187,8 @@ class ReplyQueue {
   private pending = 0;
   private paused = false;
   private awaitingDrain = false;
+  /** Decoupled requests running: their responses are written as they come, outside the slots' order. */
+  private open_ = 0;
   ended = false;
 
   constructor(private readonly call: GrpcCall) {}
@@ -169,6 +222,24 @@ class ReplyQueue {
     this.call.resumeReading();
   }
 
+  /** A decoupled request starts: it counts as pending until `close`. */
+  open(): void {
+    this.open_++;
+    if (++this.pending >= MAX_STREAM_PENDING) this.pause();
+  }
+
+  /** One response of a decoupled request, written now. */
+  send(reply: Buffer): void {
+    if (!this.call.write(reply)) this.pause();
+  }
+
+  /** A decoupled request has written its last response. */
+  close(): void {
+    this.open_--;
+    this.pending--;
+    this.flush();
+  }
+
   fill(slot: number, reply: Buffer): void {
     this.slots[slot - this.base] = reply;
     this.flush();
@@ -187,7 +258,7 @@ class ReplyQueue {
       this.base += slots.length;
       this.slots = [];
       this.head = 0;
-      if (this.ended) this.call.finish();
+      if (this.ended && this.open_ === 0) this.call.finish();
     }
   }
 }

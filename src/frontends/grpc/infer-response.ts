@@ -169,11 +169,17 @@ export function encodeInferResponse(res: InferenceResponse): Buffer {
   return out;
 }
 
-/** A ModelStreamInferResponse carrying `res`, length-prefixed; `final` adds Triton's triton_final_response parameter. */
-export function encodeStreamResponse(res: InferenceResponse, final: boolean): Buffer {
-  const p = plan(res, final ? ['triton_final_response', true] : undefined);
-  const out = allocFramed(lenFieldSize(p.size));
-  const end = write(res, p, out, writeLenHeader(out, PREFIX, 2, p.size));
+/**
+ * A ModelStreamInferResponse carrying `res`, length-prefixed. `final`: Triton's triton_final_response parameter with
+ * that value (absent when undefined). `error`: the stream's error_message beside it (Triton's failed response of a
+ * decoupled request: the message, and the request's id, model and version with the final flag).
+ */
+export function encodeStreamResponse(res: InferenceResponse, final: boolean | undefined, error?: string): Buffer {
+  const p = plan(res, final === undefined ? undefined : ['triton_final_response', final]);
+  const errBytes = error === undefined ? 0 : Buffer.byteLength(error);
+  const out = allocFramed((error === undefined ? 0 : lenFieldSize(errBytes)) + lenFieldSize(p.size));
+  const start = error === undefined ? PREFIX : writeStringField(out, PREFIX, 1, error, errBytes);
+  const end = write(res, p, out, writeLenHeader(out, start, 2, p.size));
   if (end !== out.length) throw new Error(`ModelStreamInferResponse: wrote ${end - PREFIX} bytes of ${out.length - PREFIX} planned`);
   return out;
 }

@@ -2,11 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { CancelSource, InferenceError, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
+import { CancelSource, InferenceError, type InferenceResponse, type RequestLimits, invalidArgument, notFound, toInferenceError } from '../../core/index.js';
 import type { AdmissionProbe, InferenceService } from '../../server/service.js';
 import { matchRoute, type Route } from './router.js';
 import { readBody } from './read-body.js';
 import { decodeInferRequest } from './decode-request.js';
+import { generateAnswerOf, generateRequestOf } from './generate.js';
 import { type EncodedResponse, encodeInferResponse } from './encode-response.js';
 import { sendEmpty, sendError, sendHttpError, sendJson } from './send.js';
 import { ACCEPTED_CODINGS, type ContentCoding, compress, requestCoding, responseCoding } from './content-encoding.js';
@@ -20,7 +21,7 @@ export type FrontendService = {
   /** Synchronous: a frontend asks before reading or decoding a request (InferenceService.admit). */
   admit(probe: AdmissionProbe): InferenceError | undefined;
 } & {
-  readonly [K in 'infer' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
+  readonly [K in 'infer' | 'inferStream' | 'isLive' | 'isReady' | 'serverMetadata' | 'modelMetadata' | 'modelConfig' | 'isModelReady'
     | 'repositoryIndex' | 'modelStatistics' | 'loadModel' | 'unloadModel']: (...args: Parameters<InferenceService[K]>) =>
       ReturnType<InferenceService[K]> | Promise<Awaited<ReturnType<InferenceService[K]>>>;
 };
@@ -217,7 +218,73 @@ export class HttpFrontend {
         return sendEmpty(res, 200);
       case 'infer':
         return this.infer(route.model, route.version, req, res, receivedUs, coding);
+      case 'generate':
+        return this.generate(route.model, route.version, route.stream, req, res, receivedUs, coding);
     }
+  }
+
+  /**
+   * Triton's generate extension (generate.ts, docs/streaming.md). `generate`: the request's one response as a JSON
+   * object (a model that answers zero or several times is refused, stopped at its second response).
+   * `generate_stream`: Server-Sent Events, `data: {json}` per response as it comes; a failure before the first is
+   * the usual JSON error with its status, one after it an event `data: {"error": "..."}` that ends the stream. The
+   * client going away (the connection closes) stops the model between responses.
+   */
+  private async generate(model: string, version: string | undefined, stream: boolean, req: IncomingMessage, res: ServerResponse,
+    receivedUs: number, coding: ContentCoding): Promise<void> {
+    const gone = new CancelSource();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const s = this.service;
+    const refusal = s.admit({ model, version, priority: 1, receivedUs });
+    if (refusal) {
+      req.resume();
+      throw refusal;
+    }
+    const body = await readBody(req, s.limits.maxBodyBytes, 0, coding);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    } catch (err) {
+      throw invalidArgument(`malformed request JSON: ${(err as Error).message}`);
+    }
+    const config = await s.modelConfig(model, version);
+    const request = generateRequestOf(parsed, config, model, version, s.limits, gone, receivedUs);
+    if (!stream) {
+      const answers: InferenceResponse[] = [];
+      try {
+        await s.inferStream(request, (r) => {
+          answers.push(r);
+          if (answers.length === 2) gone.abort();
+        });
+      } catch (err) {
+        if (answers.length < 2) throw err;
+      }
+      if (res.destroyed) return;
+      if (answers.length !== 1) {
+        throw new InferenceError('UNIMPLEMENTED', `model '${model}' answered ${answers.length === 0 ? 'with no response' : 'more than once'}: ` +
+          'generate returns exactly one response (use generate_stream)');
+      }
+      return sendJson(res, 200, generateAnswerOf(answers[0]));
+    }
+    const event = (value: unknown) => {
+      if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+      res.write(`data: ${JSON.stringify(value)}\n\n`);
+    };
+    try {
+      await s.inferStream(request, (r) => {
+        if (!res.destroyed) event(generateAnswerOf(r));
+      });
+    } catch (err) {
+      if (!res.headersSent) throw err;
+      const e = toInferenceError(err);
+      if (e.code === 'INTERNAL') this.log.error({ err: e, url: req.url }, 'generate_stream failed');
+      if (!res.destroyed) event({ error: e.message });
+    }
+    if (res.destroyed) return;
+    if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
+    res.end();
   }
 
   private async infer(

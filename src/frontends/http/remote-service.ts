@@ -4,7 +4,9 @@
  * do the HTTP work (parsing, decoding, encoding), which is what one event loop cannot keep up with on many cores.
  *
  * Wire: a MessagePort per frontend thread. Frontend → main: `{ id, method, args }` calls, `{ id, infer }` requests,
- * `{ cancel: id }` when a client went away. Main → frontend: `{ id, ok: true, value }` or `{ id, ok: false, error }`.
+ * `{ id, stream }` streaming requests (InferenceService.inferStream), `{ cancel: id }` when a client went away.
+ * Main → frontend: `{ id, item, final }` per response of a stream (before its settling reply: a port keeps order),
+ * then `{ id, ok: true, value }` or `{ id, ok: false, error }`.
  * Tensors are copied by structured clone (no transfer: a small Buffer may share Node's pool with others); answers'
  * tensors are compacted first, since a view into a batch's output buffer would clone the whole buffer.
  */
@@ -14,16 +16,18 @@ import {
   CancelSource, InferenceError, type ErrorCode, type InferenceRequest, type InferenceResponse, type RequestLimits,
   type Tensor, type TensorData, toInferenceError,
 } from '../../core/index.js';
-import type { InferenceService } from '../../server/service.js';
+import type { InferenceService, ResponseSink } from '../../server/service.js';
 import type { FrontendService } from './http-server.js';
 
-type Method = Exclude<keyof FrontendService, 'limits' | 'infer'>;
+type Method = Exclude<keyof FrontendService, 'limits' | 'infer' | 'inferStream'>;
 
 interface WireError { readonly code: ErrorCode; readonly message: string; readonly retryAfterSec?: number }
-type Reply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: WireError };
+type Reply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: WireError }
+  | { readonly id: number; readonly item: InferenceResponse; readonly final: boolean };
 type Call =
   | { readonly id: number; readonly method: Method; readonly args: unknown[] }
   | { readonly id: number; readonly infer: InferenceRequest; readonly receivedAtUs?: number }
+  | { readonly id: number; readonly stream: InferenceRequest; readonly receivedAtUs?: number }
   | { readonly cancel: number };
 
 /** performance.now() differs per thread (each has its own time origin): times cross as absolute µs. */
@@ -34,9 +38,14 @@ const localUs = (absUs: number): number => (absUs / 1000 - performance.timeOrigi
 export class RemoteService implements FrontendService {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private readonly sinks = new Map<number, ResponseSink>();
 
   constructor(private readonly port: MessagePort, readonly limits: RequestLimits) {
     port.on('message', (r: Reply) => {
+      if ('item' in r) {
+        this.sinks.get(r.id)?.(r.item, r.final);
+        return;
+      }
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
@@ -50,6 +59,15 @@ export class RemoteService implements FrontendService {
     const { signal, receivedUs, ...plain } = request;
     signal?.addEventListener('abort', () => this.port.postMessage({ cancel: id } satisfies Call), { once: true });
     return this.send({ id, infer: plain, receivedAtUs: receivedUs === undefined ? undefined : absoluteUs(receivedUs) }) as Promise<InferenceResponse>;
+  }
+
+  inferStream(request: InferenceRequest, sink: ResponseSink): Promise<void> {
+    const id = this.nextId++;
+    const { signal, receivedUs, ...plain } = request;
+    signal?.addEventListener('abort', () => this.port.postMessage({ cancel: id } satisfies Call), { once: true });
+    this.sinks.set(id, sink);
+    const done = this.send({ id, stream: plain, receivedAtUs: receivedUs === undefined ? undefined : absoluteUs(receivedUs) }) as Promise<void>;
+    return done.finally(() => this.sinks.delete(id));
   }
 
   /**
@@ -105,6 +123,16 @@ export function serveRemote(service: InferenceService, port: MessagePort): void 
         ...m.infer, signal: gone, receivedUs: m.receivedAtUs === undefined ? undefined : localUs(m.receivedAtUs),
       };
       reply(m.id, () => service.infer(request).then(compact).finally(() => cancels.delete(m.id)));
+      return;
+    }
+    if ('stream' in m) {
+      const gone = new CancelSource();
+      cancels.set(m.id, gone);
+      const request: InferenceRequest = {
+        ...m.stream, signal: gone, receivedUs: m.receivedAtUs === undefined ? undefined : localUs(m.receivedAtUs),
+      };
+      const sink: ResponseSink = (res, final) => port.postMessage({ id: m.id, item: compact(res), final } satisfies Reply);
+      reply(m.id, () => service.inferStream(request, sink).finally(() => cancels.delete(m.id)));
       return;
     }
     reply(m.id, () => (service[m.method] as (...a: unknown[]) => unknown)(...m.args));

@@ -8,6 +8,8 @@ export type Route =
   | { kind: 'model-ready'; model: string; version?: string }
   | { kind: 'model-config'; model: string; version?: string }
   | { kind: 'infer'; model: string; version?: string }
+  /** Triton's generate extension: one JSON answer, or (`stream`) Server-Sent Events (docs/streaming.md). */
+  | { kind: 'generate'; model: string; version?: string; stream: boolean }
   | { kind: 'repository-index' }
   | { kind: 'repository-load'; model: string }
   | { kind: 'repository-unload'; model: string }
@@ -77,6 +79,8 @@ export function matchRoute(pathname: string): RouteMatch {
     case 'ready': return { route: { kind: 'model-ready', model, version }, method: 'GET' };
     case 'config': return { route: { kind: 'model-config', model, version }, method: 'GET' };
     case 'infer': return { route: { kind: 'infer', model, version }, method: 'POST' };
+    case 'generate': return { route: { kind: 'generate', model, version, stream: false }, method: 'POST' };
+    case 'generate_stream': return { route: { kind: 'generate', model, version, stream: true }, method: 'POST' };
     case 'stats': return { route: { kind: 'model-stats', model, version }, method: 'GET' };
     default: return undefined;
   }
