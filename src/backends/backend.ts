@@ -68,8 +68,11 @@ export interface ExecuteResult {
   readonly timing: ExecuteTiming;
 }
 
-/** Receives one response of a decoupled request (its outputs, in the order of `outputNames`, checked against the config). */
-export type StreamItemSink = (outputs: Tensor[]) => void;
+/**
+ * Receives one response of a decoupled request: its outputs (in the order of `outputNames`, checked against the
+ * config), and the µs the model took to make it (since the previous one) and to hand its outputs over.
+ */
+export type StreamItemSink = (outputs: Tensor[], timing: { readonly inferUs: number; readonly outputUs: number }) => void;
 
 /**
  * One loaded copy of a model that runs one batch at a time.

@@ -1,5 +1,5 @@
 import { CounterChild, type GaugeChild, type HistogramChild, MetricsRegistry, exponentialBuckets } from './registry.js';
-import { BatchStatsTable, type ModelStatistics, modelStatisticsOf } from './model-statistics.js';
+import { BatchStatsTable, type ModelStatistics, ResponseStatsTable, modelStatisticsOf } from './model-statistics.js';
 
 /** Why a request failed, as Triton's nv_inference_request_failure `reason` label says it. */
 export type FailureReason = 'REJECTED' | 'CANCELED' | 'BACKEND' | 'OTHER';
@@ -30,6 +30,8 @@ export interface ModelMetrics {
   readonly batchRetries: CounterChild;
   /** Per batch size, executions and their compute µs (the statistics' batch_stats; no Prometheus series). */
   readonly batchStats: BatchStatsTable;
+  /** Decoupled models' responses by index (response_stats). */
+  readonly responseStats: ResponseStatsTable;
 }
 
 /**
@@ -132,6 +134,7 @@ export class InferenceMetrics {
       deadlineExceededRunning: m.deadlineRunning.labels(model, version),
       batchRetries: m.retries.labels(model, version),
       batchStats: new BatchStatsTable(),
+      responseStats: new ResponseStatsTable(),
     });
     this.versions.set(key, mm);
     return mm;

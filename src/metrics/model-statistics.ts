@@ -28,6 +28,16 @@ export interface InferStatistics {
   readonly cache_miss: StatisticDuration;
 }
 
+/** Triton's InferResponseStatistics: the responses at one index (0 = each request's first) of a decoupled model. */
+export interface InferResponseStatistics {
+  readonly compute_infer: StatisticDuration;
+  readonly compute_output: StatisticDuration;
+  readonly success: StatisticDuration;
+  readonly fail: StatisticDuration;
+  readonly empty_response: StatisticDuration;
+  readonly cancel: StatisticDuration;
+}
+
 /** Triton's InferBatchStatistics: one executed batch size. */
 export interface InferBatchStatistics {
   readonly batch_size: number;
@@ -52,8 +62,11 @@ export interface ModelStatistics {
   readonly inference_stats: InferStatistics;
   /** Ascending batch size; only sizes that ran. */
   readonly batch_stats: readonly InferBatchStatistics[];
-  /** Per-response statistics of decoupled models: always empty (no model here answers more than once). */
-  readonly response_stats: Readonly<Record<string, never>>;
+  /**
+   * Per-response statistics of decoupled models, by response index ("0", "1", …; indices past
+   * MAX_RESPONSE_INDEX are not kept); empty for other models.
+   */
+  readonly response_stats: Readonly<Record<string, InferResponseStatistics>>;
   /** Memory a load used: always empty (not measured). */
   readonly memory_usage: readonly never[];
 }
@@ -124,6 +137,61 @@ export class BatchStatsTable {
   }
 }
 
+/** How one response index of a request ended: a response, the error, the end with no more responses, the client gone. */
+export type ResponseOutcome = 'success' | 'fail' | 'empty_response' | 'cancel';
+
+/** Response indices kept in response_stats: 0 … MAX_RESPONSE_INDEX (a long stream's later responses are not). */
+export const MAX_RESPONSE_INDEX = 1023;
+
+/** Numbers per response index: count and µs of compute_infer, compute_output, success, fail, empty_response, cancel. */
+const RSTRIDE = 12;
+const OUTCOME_AT: Readonly<Record<ResponseOutcome, number>> = { success: 4, fail: 6, empty_response: 8, cancel: 10 };
+
+/**
+ * Triton's response_stats for one model version (the decoupled scheduler records into it as
+ * SchedulerMetrics.responseStats). `us` of an outcome: the time since the request's previous response (or since it
+ * started running); compute_infer / compute_output only for responses with outputs.
+ */
+export class ResponseStatsTable {
+  private data = new Float64Array(RSTRIDE * 8);
+  private top = -1;
+
+  record(index: number, outcome: ResponseOutcome, us: number, inferUs = 0, outputUs = 0): void {
+    if (index > MAX_RESPONSE_INDEX) return;
+    let i = index * RSTRIDE;
+    if (i + RSTRIDE > this.data.length) {
+      const d = new Float64Array(Math.max(this.data.length * 2, i + RSTRIDE));
+      d.set(this.data);
+      this.data = d;
+    }
+    const d = this.data;
+    if (outcome === 'success') {
+      d[i]++;
+      d[i + 1] += inferUs;
+      d[i + 2]++;
+      d[i + 3] += outputUs;
+    }
+    i += OUTCOME_AT[outcome];
+    d[i]++;
+    d[i + 1] += us;
+    if (index > this.top) this.top = index;
+  }
+
+  entries(): Record<string, InferResponseStatistics> {
+    const out: Record<string, InferResponseStatistics> = {};
+    const d = this.data;
+    for (let k = 0; k <= this.top; k++) {
+      const i = k * RSTRIDE;
+      out[String(k)] = {
+        compute_infer: duration(d[i], d[i + 1]), compute_output: duration(d[i + 2], d[i + 3]),
+        success: duration(d[i + 4], d[i + 5]), fail: duration(d[i + 6], d[i + 7]),
+        empty_response: duration(d[i + 8], d[i + 9]), cancel: duration(d[i + 10], d[i + 11]),
+      };
+    }
+    return out;
+  }
+}
+
 const nsOf = (us: number): number => Math.max(0, Math.round(us * 1000));
 const duration = (count: number, us: number): StatisticDuration => ({ count, ns: nsOf(us) });
 
@@ -145,6 +213,7 @@ export interface StatisticsSource {
   readonly computeInferUs: { readonly value: number };
   readonly computeOutputUs: { readonly value: number };
   readonly batchStats: BatchStatsTable;
+  readonly responseStats?: ResponseStatsTable;
 }
 
 const ZERO: StatisticDuration = Object.freeze({ count: 0, ns: 0 });
@@ -186,7 +255,7 @@ export function modelStatisticsOf(name: string, version: string, m: StatisticsSo
       cache_miss: ZERO,
     },
     batch_stats: m.batchStats.rows(),
-    response_stats: {},
+    response_stats: m.responseStats?.entries() ?? {},
     memory_usage: [],
   };
 }

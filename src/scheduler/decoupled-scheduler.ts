@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import {
   InferenceError, type InferenceRequest, type InferenceResponse, invalidArgument, toInferenceError,
 } from '../core/index.js';
-import { InstanceDiedError } from '../backends/backend.js';
+import { InstanceDiedError, type StreamItemSink } from '../backends/backend.js';
 import { rowsOf } from './batch-assembly.js';
 import { InstancePool, type InstanceSlot } from './instance-pool.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -182,13 +182,22 @@ export class DecoupledScheduler implements Scheduler {
     const { request } = e;
     const startUs = this.clock();
     const names = request.outputs && request.outputs.length > 0 ? request.outputs.map((o) => o.name) : this.allOutputs;
+    const m = this.m;
     let responses = 0;
-    const onItem = (outputs: InferenceResponse['outputs']): void => {
+    /** When the previous response went (or the request started): response_stats count from there. */
+    let lastUs = startUs;
+    const since = (): number => {
+      const now = this.clock();
+      const us = now - lastUs;
+      lastUs = now;
+      return us;
+    };
+    const onItem: StreamItemSink = (outputs, t) => {
       if (e.settled) return;
+      m?.responseStats?.record(responses, 'success', since(), t.inferUs, t.outputUs);
       responses++;
       e.sink({ id: request.id, model: this.model.model, version: this.model.version, outputs }, false);
     };
-    const m = this.m;
     try {
       const stream = () => slot.instance.executeStream!(request.inputs, names, onItem, request.signal);
       let timing;
@@ -208,9 +217,12 @@ export class DecoupledScheduler implements Scheduler {
         m.batchStats.record(1, timing.inputUs, timing.inferUs, timing.outputUs);
       }
       if (request.signal?.aborted) {
+        m?.responseStats?.record(responses, 'cancel', since());
         this.fail(e, new InferenceError('CANCELLED', `client disconnected after ${responses} responses: the model was stopped`), 'CANCELED');
         return;
       }
+      // The request ends with no response of its own: Triton's flag-only final response.
+      m?.responseStats?.record(responses, 'empty_response', since());
       if (m) {
         m.success.inc();
         m.requestDurationUs.inc(endUs - e.arrivalUs);
@@ -224,7 +236,9 @@ export class DecoupledScheduler implements Scheduler {
       e.settled = true;
       e.resolve();
     } catch (err) {
-      if (request.signal?.aborted) {
+      const cancelled = request.signal?.aborted === true;
+      m?.responseStats?.record(responses, cancelled ? 'cancel' : 'fail', since());
+      if (cancelled) {
         this.fail(e, new InferenceError('CANCELLED', `client disconnected after ${responses} responses: the model was stopped`), 'CANCELED');
       } else this.fail(e, toInferenceError(err), 'BACKEND');
     } finally {

@@ -27,6 +27,11 @@ export interface Histogram { observe(value: number): void }
 /** Per batch size, executions and their compute µs (the statistics extension's batch_stats). */
 export interface BatchRecorder { record(batchSize: number, inputUs: number, inferUs: number, outputUs: number): void }
 
+/** Per response index of decoupled requests (the statistics extension's response_stats; us: since the previous one). */
+export interface ResponseRecorder {
+  record(index: number, outcome: 'success' | 'fail' | 'empty_response' | 'cancel', us: number, inferUs?: number, outputUs?: number): void;
+}
+
 export interface SchedulerMetrics {
   readonly success: Counter;
   /** By Triton's failure reason. */
@@ -56,4 +61,6 @@ export interface SchedulerMetrics {
   readonly batchRetries: Counter;
   /** Each executed batch once, by its rows. */
   readonly batchStats: BatchRecorder;
+  /** Decoupled models' responses, by index (absent: not recorded). */
+  readonly responseStats?: ResponseRecorder;
 }

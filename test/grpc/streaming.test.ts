@@ -162,3 +162,17 @@ test('bad input to a decoupled model fails before any response (INVALID_ARGUMENT
   assert.match(byId.get('bad')!.error_message, /DELAY has 1 elements, IN has 2/);
   assert.match(byId.get('nf')!.error_message, /unknown model 'nope'/);
 });
+
+test('ModelStatistics response_stats counts each response index: successes, the empty end, a failure', async () => {
+  const stats = async () => {
+    const s = expectOk(await c.call('ModelStatistics', { name: 'stream_probe' })).model_stats[0].response_stats as Record<string, Obj>;
+    const n = (k: string, f: string) => Number(s[k]?.[f]?.count ?? 0);
+    return { s0: n('0', 'success'), s1: n('1', 'success'), e2: n('2', 'empty_response'), f2: n('2', 'fail'), i0: n('0', 'compute_infer') };
+  };
+  const before = await stats();
+  await c.stream([probe('st1', 2)]);
+  await c.stream([probe('st2', 5, 'fail=2')]);
+  const after = await stats();
+  assert.deepEqual({ s0: after.s0 - before.s0, s1: after.s1 - before.s1, e2: after.e2 - before.e2, f2: after.f2 - before.f2, i0: after.i0 - before.i0 },
+    { s0: 2, s1: 2, e2: 1, f2: 1, i0: 2 });
+});

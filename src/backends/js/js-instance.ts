@@ -243,9 +243,10 @@ export class JsModelInstance implements ModelInstance {
               onAbort();
               return;
             }
+            const itemOutputUs = (performance.now() - t1) * 1000;
             inferUs += msg.inferUs;
-            outputUs += (performance.now() - t1) * 1000;
-            onItem(outputs);
+            outputUs += itemOutputUs;
+            onItem(outputs, { inferUs: msg.inferUs, outputUs: itemOutputUs });
           },
         };
         worker.postMessage({ type: 'execute-stream', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);

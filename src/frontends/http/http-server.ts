@@ -237,11 +237,24 @@ export class HttpFrontend {
       if (!res.writableFinished) gone.abort();
     });
     const s = this.service;
-    const refusal = s.admit({ model, version, priority: 1, receivedUs });
+    const declared = Number(req.headers['content-length'] ?? 0) || 0;
+    const refusal = this.refusalBeforeBody(model, version, receivedUs, declared);
     if (refusal) {
       req.resume();
       throw refusal;
     }
+    this.heldBytes += declared;
+    try {
+      await this.generateHeld(model, version, stream, req, res, receivedUs, coding, gone);
+    } finally {
+      this.heldBytes -= declared;
+    }
+  }
+
+  /** generate, its body's bytes counted as held (until its last response). */
+  private async generateHeld(model: string, version: string | undefined, stream: boolean, req: IncomingMessage, res: ServerResponse,
+    receivedUs: number, coding: ContentCoding, gone: CancelSource): Promise<void> {
+    const s = this.service;
     const body = await readBody(req, s.limits.maxBodyBytes, 0, coding);
     let parsed: unknown;
     try {
@@ -308,11 +321,7 @@ export class HttpFrontend {
     // request (priority 1, no timeout). The body is then dropped unread and the connection kept. Held bytes count the
     // declared (on the wire, perhaps compressed) length.
     const declared = Number(req.headers['content-length'] ?? 0) || 0;
-    let refusal = s.admit({ model, version, priority: 1, receivedUs });
-    if (!refusal && this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
-      refusal = new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
-        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
-    }
+    const refusal = this.refusalBeforeBody(model, version, receivedUs, declared);
     if (refusal) {
       req.resume();
       throw refusal;
@@ -336,6 +345,21 @@ export class HttpFrontend {
     } finally {
       this.heldBytes -= declared;
     }
+  }
+
+  /**
+   * What refuses a request before its body is read: the server-wide bounds, what would refuse even the model's most
+   * favoured request (priority 1, no timeout), and the bytes of request bodies held (the declared length).
+   */
+  private refusalBeforeBody(model: string, version: string | undefined, receivedUs: number, declared: number): InferenceError | undefined {
+    const s = this.service;
+    const refusal = s.admit({ model, version, priority: 1, receivedUs });
+    if (refusal) return refusal;
+    if (this.heldBytes + declared > s.limits.maxInflightBytes && this.heldBytes > 0) {
+      return new InferenceError('UNAVAILABLE', `the server holds ${this.heldBytes} bytes of requests (--max-inflight-bytes ` +
+        `${s.limits.maxInflightBytes})`, { retryAfterSec: 1 });
+    }
+    return undefined;
   }
 
   private send(res: ServerResponse, enc: EncodedResponse): void {
