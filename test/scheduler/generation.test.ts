@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { type InferenceRequest, type InferenceResponse, type Parameters, CancelSource, InferenceError } from '../../src/core/index.js';
 import { writeModel } from '../fixtures/models.js';
-import { postJson, startServer, tempRepo } from '../http/helpers.js';
+import * as grpc from '@grpc/grpc-js';
+import { postJson, tempRepo } from '../http/helpers.js';
+import { grpcClient, startGrpcServer } from '../grpc/helpers.js';
 import { TINY_GPT_EOS, type TinyGptConfigOptions, tinyGptConfig, tinyGptModel } from '../../scripts/tiny-gpt.js';
 
 const gpt = tinyGptModel();
@@ -38,7 +40,7 @@ const models: Record<string, TinyGptConfigOptions> = {
   gen_whole: { decoupled: false },
 };
 for (const [name, o] of Object.entries(models)) writeModel(repo.dir, name, gpt.bytes, { config: tinyGptConfig(name, o) });
-const running = await startServer({ modelRepositories: [repo.dir] }, 0);
+const running = await startGrpcServer({ modelRepositories: [repo.dir] });
 const server = running.server;
 after(async () => {
   await running.close();
@@ -246,4 +248,32 @@ test('over HTTP the infer call answers with the whole generation; a bad request 
   });
   assert.equal(bad.status, 400);
   assert.match(bad.json.error, /max_tokens must be an integer from 1 to 128/);
+});
+
+test('over gRPC ModelStreamInfer one response per token, triton_final_response on the last; over HTTP generate_stream one event each', async () => {
+  const expected = greedy([...Buffer.from('Hello')], 5);
+  const c = grpcClient(running.target);
+  try {
+    const { responses, status } = await c.stream([{
+      model_name: 'gen', id: 'g1',
+      inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('Hello')] } }],
+      parameters: { max_tokens: { int64_param: 5 } },
+    }]);
+    assert.equal(status.code, grpc.status.OK);
+    assert.deepEqual(responses.map((r) => r.error_message), Array(5).fill(''));
+    assert.deepEqual(responses.map((r) => Buffer.from(r.infer_response.raw_output_contents[0]).readInt32LE(0)), expected);
+    assert.deepEqual(responses.map((r) => r.infer_response.parameters.triton_final_response.bool_param), [false, false, false, false, true]);
+    const bad = await c.stream([{
+      model_name: 'gen', id: 'g2',
+      inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('')] } }],
+    }]);
+    assert.equal(bad.responses.length, 1);
+    assert.match(bad.responses[0].error_message, /the prompt \(text_input\) is empty/);
+  } finally {
+    c.close();
+  }
+  const res = await fetch(`${running.base}/v2/models/gen/generate_stream`, { method: 'POST', body: JSON.stringify({ text_input: 'Hello', max_tokens: 5 }) });
+  assert.equal(res.status, 200);
+  const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+  assert.deepEqual(events.map((e) => e.token_id), expected);
 });
