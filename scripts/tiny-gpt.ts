@@ -206,6 +206,9 @@ export interface TinyGptConfigOptions {
   readonly instances?: number;
   readonly eosToken?: number;
   readonly maxQueue?: number;
+  readonly maxLength?: number;
+  readonly maxPrompt?: number;
+  readonly maxTokens?: number;
   /** Default true: one response per token (gRPC ModelStreamInfer, HTTP generate_stream); false: infer answers once. */
   readonly decoupled?: boolean;
 }
@@ -227,9 +230,9 @@ model_transaction_policy { decoupled: ${o.decoupled ?? true} }
 parameters [
   { key: "generation" value { string_value: "${o.batching ?? 'iteration'}" } },
   { key: "generation_max_active" value { string_value: "${o.maxActive ?? 32}" } },
-  { key: "generation_max_length" value { string_value: "${TINY_GPT.maxPositions}" } },
-  { key: "generation_max_prompt" value { string_value: "128" } },
-  { key: "generation_max_tokens" value { string_value: "128" } },
+  { key: "generation_max_length" value { string_value: "${o.maxLength ?? TINY_GPT.maxPositions}" } },
+  { key: "generation_max_prompt" value { string_value: "${o.maxPrompt ?? 128}" } },
+  { key: "generation_max_tokens" value { string_value: "${o.maxTokens ?? 128}" } },
   { key: "generation_eos_token" value { string_value: "${o.eosToken ?? TINY_GPT_EOS}" } }${o.maxQueue === undefined ? '' : `,
   { key: "generation_max_queue" value { string_value: "${o.maxQueue}" } }`}
 ]

@@ -38,6 +38,8 @@ const models: Record<string, TinyGptConfigOptions> = {
   gen_eos: { eosToken: HELLO[EOS_AT], decoupled: false },
   // Not decoupled: the ordinary infer call answers once with the whole generation.
   gen_whole: { decoupled: false },
+  // Allows sequences past the model's 256 positions: a step there fails in onnxruntime (Gather out of range).
+  gen_overlong: { maxActive: 2, maxLength: 400, maxPrompt: 250, maxTokens: 100 },
 };
 for (const [name, o] of Object.entries(models)) writeModel(repo.dir, name, gpt.bytes, { config: tinyGptConfig(name, o) });
 const running = await startGrpcServer({ modelRepositories: [repo.dir] });
@@ -276,4 +278,21 @@ test('over gRPC ModelStreamInfer one response per token, triton_final_response o
   assert.equal(res.status, 200);
   const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
   assert.deepEqual(events.map((e) => e.token_id), expected);
+});
+
+test('a step the backend fails fails every request of that step, frees their slots, and the next requests run', async () => {
+  const log: Event[] = [];
+  // 250 prompt bytes (positions 0–249): the prefill gives token 1, decode steps at positions 250–255 tokens 2–7, and
+  // the step at position 256 is past tiny_gpt's position table. The short one shares that step.
+  const long = stream(log, 'long', request('gen_overlong', 'x'.repeat(250), { max_tokens: 20 }));
+  let short: ReturnType<typeof stream> | undefined;
+  const first = stream(log, 'first', request('gen_overlong', 'abc', { max_tokens: 1 }), () => {
+    short = stream(log, 'short', request('gen_overlong', 'hello', { max_tokens: 50 }));
+  });
+  await first.done;
+  await assert.rejects(long.done, (e: unknown) => e instanceof InferenceError && e.code !== 'CANCELLED');
+  await assert.rejects(short!.done, (e: unknown) => e instanceof InferenceError);
+  assert.equal(long.tokens.length, 7, 'tokens up to the failing step went out');
+  // Both slots are free again: two requests run to the end.
+  assert.deepEqual(await Promise.all([alone('gen_overlong', new TextEncoder().encode('one'), 3), alone('gen_overlong', new TextEncoder().encode('two'), 3)]).then((r) => r.map((t) => t.length)), [3, 3]);
 });

@@ -213,26 +213,35 @@ export class IterationScheduler implements Scheduler {
     return joining;
   }
 
-  /** One execution: a prefill of `rows`' prompts (they then join the active set) or a decode step of `rows`. */
+  /**
+   * One execution: a prefill of `rows`' prompts (they then join the active set) or a decode step of `rows`. A failure
+   * (the backend's, or outputs of the wrong size) fails every request of the step and frees the slots of its prefill.
+   */
   private async step(e: Engine, rows: Generation[], prefill: boolean): Promise<void> {
+    try {
+      await this.runStep(e, rows, prefill);
+    } catch (err) {
+      const error = toInferenceError(err);
+      for (const s of rows) this.fail(s, error, 'BACKEND');
+      // A prefill's rows that did not join the active set yet hold slots that `leave` will not see.
+      if (prefill) for (const s of rows) if (!e.active.includes(s)) e.slab.release(s.slot);
+    }
+  }
+
+  private async runStep(e: Engine, rows: Generation[], prefill: boolean): Promise<void> {
     const t0 = nowUs();
     const stepRows: StepRow[] = rows.map((s) => ({ slot: s.slot, cached: s.cached, tokens: prefill ? s.params.prompt : [s.lastToken] }));
     const built = e.buffers.build(stepRows, e.slab);
     const t1 = nowUs();
-    let result: ExecuteResult;
-    try {
-      result = await this.execute(e.instance, built.inputs);
-    } catch (err) {
-      const error = toInferenceError(err);
-      for (const s of rows) {
-        this.fail(s, error, 'BACKEND');
-        if (prefill) e.slab.release(s.slot);
-      }
-      return;
-    }
+    const result = await this.execute(e.instance, built.inputs);
     const t2 = nowUs();
     const [logits, present] = result.outputs.map((t) => t.data as Float32Array);
     const T = built.tokens;
+    const V = this.g.vocab;
+    const { layers, heads, headDim } = e.slab.layout;
+    if (logits.length !== rows.length * T * V || present.length !== rows.length * layers * 2 * heads * T * headDim) {
+      throw new InferenceError('INTERNAL', `model '${this.model.model}': the step model's outputs do not have the shapes its signature declares`);
+    }
     e.slab.scatter(present, T, stepRows.map((r) => r.slot), stepRows.map((r) => r.cached), stepRows.map((r) => r.tokens.length));
     const t3 = nowUs();
     this.stats.steps++;
@@ -247,7 +256,7 @@ export class IterationScheduler implements Scheduler {
       m.batchSize.observe(rows.length);
       m.batchStats.record(rows.length, result.timing.inputUs, result.timing.inferUs, result.timing.outputUs);
     }
-    const V = this.g.vocab;
+    if (prefill) for (const s of rows) e.active.push(s);
     for (let b = 0; b < rows.length; b++) {
       const s = rows[b];
       s.cached += stepRows[b].tokens.length;
@@ -255,7 +264,6 @@ export class IterationScheduler implements Scheduler {
       const token = s.sample(logits, (b * T + stepRows[b].tokens.length - 1) * V, V);
       this.emit(s, token);
     }
-    if (prefill) for (const s of rows) e.active.push(s);
   }
 
   private async execute(instance: ModelInstance, inputs: Tensor[]): Promise<ExecuteResult> {
