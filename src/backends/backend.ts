@@ -70,9 +70,10 @@ export interface ExecuteResult {
 
 /**
  * Receives one response of a decoupled request: its outputs (in the order of `outputNames`, checked against the
- * config), and the µs the model took to make it (since the previous one) and to hand its outputs over.
+ * config), and the µs the model took to make it (since the previous one) and to hand its outputs over. A returned
+ * promise pauses the model (no next response is asked for) until it settles: ResponseSink's flow control.
  */
-export type StreamItemSink = (outputs: Tensor[], timing: { readonly inferUs: number; readonly outputUs: number }) => void;
+export type StreamItemSink = (outputs: Tensor[], timing: { readonly inferUs: number; readonly outputUs: number }) => void | Promise<void>;
 
 /**
  * One loaded copy of a model that runs one batch at a time.

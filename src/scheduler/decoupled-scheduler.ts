@@ -193,10 +193,10 @@ export class DecoupledScheduler implements Scheduler {
       return us;
     };
     const onItem: StreamItemSink = (outputs, t) => {
-      if (e.settled) return;
+      if (e.settled) return undefined;
       m?.responseStats?.record(responses, 'success', since(), t.inferUs, t.outputUs);
       responses++;
-      e.sink({ id: request.id, model: this.model.model, version: this.model.version, outputs }, false);
+      return e.sink({ id: request.id, model: this.model.model, version: this.model.version, outputs }, false);
     };
     try {
       const stream = () => slot.instance.executeStream!(request.inputs, names, onItem, request.signal);

@@ -7,8 +7,12 @@ import type { ModelInstance } from '../backends/backend.js';
  * (Triton's TRITONSERVER_RESPONSE_COMPLETE_FINAL sent with it). A producer that learns it is done only after its last
  * response (a generator that returns) sends no final response: the returned promise settling says so, and the
  * frontend then sends the final flag alone where its protocol can (gRPC's empty final response).
+ *
+ * Flow control (added by issue 18 step 3 to the contract of 02e3529; a sink that returns nothing is unaffected): a
+ * sink whose consumer cannot take more now (a client that does not read, its socket's buffer full) returns a promise,
+ * and the producer makes no further response until it settles. Producers that cannot wait may ignore it.
  */
-export type ResponseSink = (response: InferenceResponse, final: boolean) => void;
+export type ResponseSink = (response: InferenceResponse, final: boolean) => void | Promise<void>;
 
 /** The model version a scheduler serves: its frozen config and its loaded instances. */
 export interface SchedulerModel {

@@ -267,7 +267,7 @@ export class InferenceServer implements InferenceService {
         slo.observe(nowUs - Math.min(startUs, request.receivedUs ?? startUs), nowUs);
       }
       first = false;
-      sink(response, final);
+      return sink(response, final);
     };
     this.admission.inProgress++;
     try {

@@ -6,7 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { encodeGrpcInferRequest, frameGrpcMessage } from '../../src/bench/grpc-messages.js';
 import { tempRepo } from '../http/helpers.js';
 import { markerWritten, writeStreamModels } from '../fixtures/stream-models.js';
 import { type Client, type GrpcRunning, expectFailure, expectOk, grpcClient, startGrpcServer } from './helpers.js';
@@ -175,4 +177,30 @@ test('ModelStatistics response_stats counts each response index: successes, the 
   const after = await stats();
   assert.deepEqual({ s0: after.s0 - before.s0, s1: after.s1 - before.s1, e2: after.e2 - before.e2, f2: after.f2 - before.f2, i0: after.i0 - before.i0 },
     { s0: 2, s1: 2, e2: 1, f2: 1, i0: 2 });
+});
+
+test('flow control: a client that does not read pauses the model (it makes a bounded number of responses, not all it can)', async () => {
+  // A raw HTTP/2 call whose responses are never read: HTTP/2 flow control then fills the server's write buffer.
+  const session = connect(`http://${srv.target}`);
+  try {
+    const call = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelStreamInfer', 'content-type': 'application/grpc', te: 'trailers' });
+    call.pause();
+    call.on('error', () => {});
+    // stream_probe: N = -1 (endless), MODE = "fast,tag=unread".
+    const mode = Buffer.from('fast,tag=unread');
+    call.write(frameGrpcMessage(encodeGrpcInferRequest('stream_probe', '', [
+      { name: 'N', datatype: 'INT32', shape: [1], data: Int32Array.of(-1) },
+      { name: 'MODE', datatype: 'BYTES', shape: [1], data: [mode] },
+    ])));
+    // Unpaused, the endless generator makes tens of thousands of responses a second here (bench/streaming.ts).
+    await new Promise((r) => setTimeout(r, 1000));
+    call.close();
+  } finally {
+    session.destroy();
+  }
+  const made = await markerWritten(markers, 'unread');
+  assert.ok(made > 0 && made < 20_000, `the model made ${made} responses for a client that read none`);
+  // And the one instance is free again.
+  const { responses } = await c.stream([probe('after-unread', 2)]);
+  assert.equal(responses.length, 2);
 });

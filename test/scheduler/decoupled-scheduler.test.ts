@@ -59,7 +59,7 @@ test('queue bound, deadline while waiting, cancel while waiting and while runnin
     assert.equal(s.pendingCount, 0);
     // The next request waits for the instance, which the cancelled stream gives back.
     const got: number[] = [];
-    const next = s.enqueueStream(req(3), (r) => got.push((r.outputs[0].data as Int32Array)[0]));
+    const next = s.enqueueStream(req(3), (r) => { got.push((r.outputs[0].data as Int32Array)[0]); });
     running.abort();
     assert.equal(await first, 'CANCELLED');
     await next;

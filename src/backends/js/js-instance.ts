@@ -26,7 +26,7 @@ import { executeTimeoutMs } from '../execute-timeout.js';
 import { InstanceLifecycle } from '../instance-lifecycle.js';
 import type { JsModelContext } from './js-model.js';
 import { packTensors, unpackTensor } from './tensor-wire.js';
-import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { STREAM_WINDOW, type FromWorker, type ToWorker } from './worker-protocol.js';
 import { startWorker } from '../../core/start-worker.js';
 
 /** `maxHeapMb`: the worker's V8 heap bound (`max_heap_mb`); past it the worker ends (ERR_WORKER_OUT_OF_MEMORY). */
@@ -195,7 +195,9 @@ export class JsModelInstance implements ModelInstance {
    * One decoupled request on `worker`: each `item` checked against the config and handed to `onItem` in order, then
    * the promise resolves at `done` with the summed timing. `signal` aborting asks the worker to stop between
    * responses (`cancel`); the promise still waits for the worker's `done`, so the instance is idle when it settles.
-   * execute_timeout_ms bounds the wait for each response (a stream may run long, a silent model may not).
+   * execute_timeout_ms bounds the wait for each response (a stream may run long, a silent model may not), except
+   * while `onItem`'s promise holds the model paused. Flow control: the worker runs at most STREAM_WINDOW items ahead of
+   * the acks sent from here; acks are held back while `onItem`'s promise is pending.
    */
   private async runStream(worker: Worker, inputs: readonly Tensor[], outputNames: readonly string[], onItem: StreamItemSink,
     signal: CancelSignal | undefined): Promise<ExecuteTiming> {
@@ -211,12 +213,22 @@ export class JsModelInstance implements ModelInstance {
     let outputUs = 0;
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
-      if (this.timeoutMs <= 0) return;
+      if (this.timeoutMs <= 0 || paused) return;
       clearTimeout(timer);
       const why = `no response for ${this.timeoutMs} ms (execute_timeout_ms): worker ended`;
       timer = setTimeout(() => this.onDeath(worker, why, this.modelError(why)), this.timeoutMs);
     };
-    const onAbort = () => { if (this.worker === worker) worker.postMessage({ type: 'cancel', id } satisfies ToWorker); };
+    const post = (m: ToWorker) => { if (this.worker === worker) worker.postMessage(m); };
+    const onAbort = () => post({ type: 'cancel', id });
+    /** While the consumer is full (flow control): acks are held back, and execute_timeout_ms does not count. */
+    let paused = false;
+    /** Items handed to onItem, and the count last acked to the worker (it runs at most STREAM_WINDOW ahead). */
+    let taken = 0;
+    let acked = 0;
+    const ackTaken = () => {
+      acked = taken;
+      post({ type: 'ack', id, count: taken });
+    };
     try {
       await new Promise<void>((resolve, reject) => {
         // A response that breaks the contract fails the request: the model is stopped (its iterator's return()
@@ -246,7 +258,18 @@ export class JsModelInstance implements ModelInstance {
             const itemOutputUs = (performance.now() - t1) * 1000;
             inferUs += msg.inferUs;
             outputUs += itemOutputUs;
-            onItem(outputs, { inferUs: msg.inferUs, outputUs: itemOutputUs });
+            taken++;
+            const wait = onItem(outputs, { inferUs: msg.inferUs, outputUs: itemOutputUs });
+            if (wait && !paused) {
+              // The consumer is full: no ack until it has room, so the worker stops within its window.
+              paused = true;
+              clearTimeout(timer);
+              void wait.then(() => {
+                paused = false;
+                arm();
+                ackTaken();
+              });
+            } else if (!paused && taken - acked >= STREAM_WINDOW / 2) ackTaken();
           },
         };
         worker.postMessage({ type: 'execute-stream', id, inputs: packed.tensors, outputNames: [...outputNames] } satisfies ToWorker, packed.transfer);

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { JsModel, JsModelContext, JsTensor } from './js-model.js';
 import { packTensors, unpackTensor } from './tensor-wire.js';
-import type { ToWorker, FromWorker } from './worker-protocol.js';
+import { STREAM_WINDOW, type ToWorker, type FromWorker } from './worker-protocol.js';
 
 if (!parentPort) throw new Error('js-worker.ts must run in a worker thread');
 const port = parentPort;
@@ -71,8 +71,20 @@ async function execute(id: number, msg: Extract<ToWorker, { type: 'execute' }>):
   send({ type: 'result', id, outputs: packed.tensors, inferUs: (performance.now() - t0) * 1000 }, packed.transfer);
 }
 
-/** Streams in progress: set `cancelled` to stop one between responses. */
-const streams = new Map<number, { cancelled: boolean; iterator?: AsyncIterator<JsTensor[]> }>();
+/** A stream in progress: `cancelled` stops it between responses; items sent and acknowledged bound how far ahead it runs. */
+interface StreamState {
+  cancelled: boolean;
+  iterator?: AsyncIterator<JsTensor[]>;
+  sent: number;
+  acked: number;
+  /** Set while the window is full: called on an ack or a cancel. */
+  wake?: () => void;
+}
+
+const streams = new Map<number, StreamState>();
+
+/** Longest a stream keeps this thread from its messages (cancel, ack) while its generator runs without waiting. */
+const YIELD_MS = 1;
 
 /** Ends a stream early: its iterator's return() runs (a generator's finally), now or after the item it is making. */
 function stopIterator(it: AsyncIterator<JsTensor[]>): void {
@@ -81,13 +93,14 @@ function stopIterator(it: AsyncIterator<JsTensor[]>): void {
 
 /** A decoupled model's request: one `item` per response (an array answer is one), then `done` — or `error`. */
 async function executeStream(id: number, msg: Extract<ToWorker, { type: 'execute-stream' }>): Promise<void> {
-  const state: { cancelled: boolean; iterator?: AsyncIterator<JsTensor[]> } = { cancelled: false };
+  const state: StreamState = { cancelled: false, sent: 0, acked: 0 };
   streams.set(id, state);
   let t = performance.now();
   const item = (outputs: unknown): void => {
     const packed = packAnswer(outputs, msg.outputNames);
     const now = performance.now();
     send({ type: 'item', id, outputs: packed.tensors, inferUs: (now - t) * 1000 }, packed.transfer);
+    state.sent++;
     t = now;
   };
   try {
@@ -98,7 +111,16 @@ async function executeStream(id: number, msg: Extract<ToWorker, { type: 'execute
       const it = (state.iterator = produced[Symbol.asyncIterator]());
       if (state.cancelled) stopIterator(it);
       try {
+        let turn = performance.now();
         while (!state.cancelled) {
+          // A generator that never awaits anything but its own yields runs in microtasks only, and would keep this
+          // thread from reading `cancel` or `pause`: give the event loop a turn at least every YIELD_MS.
+          if (performance.now() - turn > YIELD_MS) {
+            await new Promise((r) => setImmediate(r));
+            turn = performance.now();
+          }
+          while (state.sent - state.acked >= STREAM_WINDOW && !state.cancelled) await new Promise<void>((r) => { state.wake = r; });
+          if (state.cancelled) break;
           const step = await it.next();
           if (step.done || state.cancelled) break;
           item(step.value);
@@ -121,7 +143,17 @@ function cancel(id: number): void {
   const s = streams.get(id);
   if (!s || s.cancelled) return;
   s.cancelled = true;
+  s.wake?.();
   if (s.iterator) stopIterator(s.iterator);
+}
+
+function ack(id: number, count: number): void {
+  const s = streams.get(id);
+  if (!s) return;
+  s.acked = count;
+  const wake = s.wake;
+  s.wake = undefined;
+  wake?.();
 }
 
 port.on('message', (msg: ToWorker) => {
@@ -140,6 +172,9 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'cancel':
       cancel(msg.id);
+      break;
+    case 'ack':
+      ack(msg.id, msg.count);
       break;
     case 'finalize':
       Promise.resolve()

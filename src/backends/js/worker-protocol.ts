@@ -9,6 +9,12 @@ export type ToWorker =
   | { readonly type: 'execute-stream'; readonly id: number; readonly inputs: WireTensor[]; readonly outputNames: string[] }
   /** Stop the stream `id` between responses (its iterator's return() runs); `done` still follows. */
   | { readonly type: 'cancel'; readonly id: number }
+  /**
+   * Flow control: the server has taken `count` items of stream `id` in all. The worker keeps at most
+   * STREAM_WINDOW items ahead of it, so a server that is slow to take them (or holds them back while its client does
+   * not read) pauses the model.
+   */
+  | { readonly type: 'ack'; readonly id: number; readonly count: number }
   | { readonly type: 'finalize' };
 
 export type FromWorker =
@@ -22,3 +28,6 @@ export type FromWorker =
   /** `code`: the error's own catalog code, when model code set one. */
   | { readonly type: 'error'; readonly id: number; readonly message: string; readonly code?: string }
   | { readonly type: 'finalized'; readonly error?: string };
+
+/** Items of one stream the worker sends ahead of the server's `ack`s; the server acks every half window. */
+export const STREAM_WINDOW = 64;

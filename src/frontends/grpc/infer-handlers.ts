@@ -152,13 +152,15 @@ export class InferRunner {
 
   /**
    * One request of a stream to a decoupled model: each response written as it comes (triton_final_response false),
-   * then the empty final response when asked, or the error (with the final flag, as Triton). Never rejects.
+   * then the empty final response when asked, or the error (with the final flag, as Triton). While the stream's write
+   * buffer is full the model is paused (ResponseSink flow control). Never rejects.
    */
   private async streamDecoupled(scanned: ScannedInfer, header: InferHeader, call: GrpcCall, q: ReplyQueue): Promise<void> {
     const head = { id: scanned.id, model: header.model, version: header.version ?? '', outputs: [] };
     try {
       await this.admitted(scanned, header, call.cancel, (request) =>
         this.service.inferStream(request, (res, final) => q.send(encodeStreamResponse(res, final))));
+      // The empty final response (and an error below) are written without waiting: the request has ended.
       if (header.emptyFinalResponse) q.send(encodeStreamResponse(head, true));
     } catch (err) {
       q.send(encodeStreamResponse(head, true, failure(this.log, 'ModelStreamInfer', err).message));
@@ -189,6 +191,8 @@ class ReplyQueue {
   private awaitingDrain = false;
   /** Decoupled requests running: their responses are written as they come, outside the slots' order. */
   private open_ = 0;
+  /** While the write buffer is full: settles when it drained (decoupled requests wait for it). */
+  private drained: Promise<void> | undefined;
   ended = false;
 
   constructor(private readonly call: GrpcCall) {}
@@ -228,9 +232,18 @@ class ReplyQueue {
     if (++this.pending >= MAX_STREAM_PENDING) this.pause();
   }
 
-  /** One response of a decoupled request, written now. */
-  send(reply: Buffer): void {
-    if (!this.call.write(reply)) this.pause();
+  /**
+   * One response of a decoupled request, written now. When the stream's write buffer is full (a client that does not
+   * read), a promise that settles once it drained: the request's producer waits for it (ResponseSink flow control).
+   */
+  send(reply: Buffer): Promise<void> | undefined {
+    if (this.call.write(reply)) return undefined;
+    this.pause();
+    // One wait per full buffer, shared by the stream's requests (not one 'drain' listener each).
+    return (this.drained ??= new Promise<void>((resolve) => this.call.whenDrained(() => {
+      this.drained = undefined;
+      resolve();
+    })));
   }
 
   /** A decoupled request has written its last response. */

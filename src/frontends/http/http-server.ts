@@ -281,13 +281,26 @@ export class HttpFrontend {
       }
       return sendJson(res, 200, generateAnswerOf(answers[0]));
     }
-    const event = (value: unknown) => {
+    /** Writes one event; false when the socket's buffer is full (a client that does not read). */
+    const event = (value: unknown): boolean => {
       if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache' });
-      res.write(`data: ${JSON.stringify(value)}\n\n`);
+      return res.write(`data: ${JSON.stringify(value)}\n\n`);
     };
+    let drained: Promise<void> | undefined;
     try {
       await s.inferStream(request, (r) => {
-        if (!res.destroyed) event(generateAnswerOf(r));
+        if (res.destroyed || event(generateAnswerOf(r))) return undefined;
+        // Flow control: the model waits until the client has read (or gone: the abort then stops the model).
+        return (drained ??= new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            drained = undefined;
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        }));
       });
     } catch (err) {
       if (!res.headersSent) throw err;

@@ -6,7 +6,10 @@
  * Wire: a MessagePort per frontend thread. Frontend → main: `{ id, method, args }` calls, `{ id, infer }` requests,
  * `{ id, stream }` streaming requests (InferenceService.inferStream), `{ cancel: id }` when a client went away.
  * Main → frontend: `{ id, item, final }` per response of a stream (before its settling reply: a port keeps order),
- * then `{ id, ok: true, value }` or `{ id, ok: false, error }`.
+ * then `{ id, ok: true, value }` or `{ id, ok: false, error }`. Flow control of a stream (ResponseSink): when the frontend
+ * thread's sink says its client is not reading, it sends `{ pause: id }`, and `{ resume: id }` once it has room; the
+ * main thread's sink then returns a promise until the resume (the model is paused; a few responses already on their
+ * way still arrive).
  * Tensors are copied by structured clone (no transfer: a small Buffer may share Node's pool with others); answers'
  * tensors are compacted first, since a view into a batch's output buffer would clone the whole buffer.
  */
@@ -28,7 +31,9 @@ type Call =
   | { readonly id: number; readonly method: Method; readonly args: unknown[] }
   | { readonly id: number; readonly infer: InferenceRequest; readonly receivedAtUs?: number }
   | { readonly id: number; readonly stream: InferenceRequest; readonly receivedAtUs?: number }
-  | { readonly cancel: number };
+  | { readonly cancel: number }
+  | { readonly pause: number }
+  | { readonly resume: number };
 
 /** performance.now() differs per thread (each has its own time origin): times cross as absolute µs. */
 const absoluteUs = (localUs: number): number => (performance.timeOrigin + localUs / 1000) * 1000;
@@ -65,7 +70,18 @@ export class RemoteService implements FrontendService {
     const id = this.nextId++;
     const { signal, receivedUs, ...plain } = request;
     signal?.addEventListener('abort', () => this.port.postMessage({ cancel: id } satisfies Call), { once: true });
-    this.sinks.set(id, sink);
+    let paused = false;
+    this.sinks.set(id, (res, final) => {
+      const wait = sink(res, final);
+      if (wait && !paused) {
+        paused = true;
+        this.port.postMessage({ pause: id } satisfies Call);
+        void wait.then(() => {
+          paused = false;
+          this.port.postMessage({ resume: id } satisfies Call);
+        });
+      }
+    });
     const done = this.send({ id, stream: plain, receivedAtUs: receivedUs === undefined ? undefined : absoluteUs(receivedUs) }) as Promise<void>;
     return done.finally(() => this.sinks.delete(id));
   }
@@ -111,9 +127,25 @@ export function serveRemote(service: InferenceService, port: MessagePort): void 
       },
     );
   };
+  /** Streams whose frontend thread's client is not reading: the promise (and its resolve) until it resumes. */
+  const paused = new Map<number, { readonly wait: Promise<void>; readonly resume: () => void }>();
   port.on('message', (m: Call) => {
     if ('cancel' in m) {
       cancels.get(m.cancel)?.abort();
+      paused.get(m.cancel)?.resume();
+      return;
+    }
+    if ('pause' in m) {
+      if (!paused.has(m.pause)) {
+        let resume!: () => void;
+        const wait = new Promise<void>((r) => { resume = r; });
+        paused.set(m.pause, { wait, resume });
+      }
+      return;
+    }
+    if ('resume' in m) {
+      paused.get(m.resume)?.resume();
+      paused.delete(m.resume);
       return;
     }
     if ('infer' in m) {
@@ -131,8 +163,14 @@ export function serveRemote(service: InferenceService, port: MessagePort): void 
       const request: InferenceRequest = {
         ...m.stream, signal: gone, receivedUs: m.receivedAtUs === undefined ? undefined : localUs(m.receivedAtUs),
       };
-      const sink: ResponseSink = (res, final) => port.postMessage({ id: m.id, item: compact(res), final } satisfies Reply);
-      reply(m.id, () => service.inferStream(request, sink).finally(() => cancels.delete(m.id)));
+      const sink: ResponseSink = (res, final) => {
+        port.postMessage({ id: m.id, item: compact(res), final } satisfies Reply);
+        return paused.get(m.id)?.wait;
+      };
+      reply(m.id, () => service.inferStream(request, sink).finally(() => {
+        cancels.delete(m.id);
+        paused.delete(m.id);
+      }));
       return;
     }
     reply(m.id, () => (service[m.method] as (...a: unknown[]) => unknown)(...m.args));
