@@ -289,7 +289,10 @@ export class IterationScheduler implements Scheduler {
         id: s.request.id, model: this.model.model, version: this.model.version, outputs: this.outputs(s.request, Int32Array.of(token), text),
       };
       try {
-        s.sink(response, last);
+        // Flow control (ResponseSink) is not followed: one slow reader must not stall its batch's other sequences,
+        // so its tokens wait in the frontend's buffers. A sink that fails fails its request.
+        const wait = s.sink(response, last);
+        if (wait) wait.catch((err: unknown) => this.fail(s, toInferenceError(err), 'OTHER'));
       } catch (err) {
         this.fail(s, toInferenceError(err), 'OTHER');
         return;
