@@ -138,6 +138,29 @@ export interface ModelWarmup {
   count: number;
 }
 
+/** How a step-wise generative model is served (docs/generation.md); every limit explicit. */
+export interface GenerationConfig {
+  /** `iteration`: the batch is re-formed at every step (Orca); `request`: a batch runs until all its sequences end. */
+  batching: 'iteration' | 'request';
+  /** Sequences one instance holds at once: the rows of its key/value slab. */
+  max_active: number;
+  /** Tokens one sequence may hold (prompt + generated): the slab's length per row. */
+  max_length: number;
+  /** Prompt tokens (bytes), at most. */
+  max_prompt: number;
+  /** The largest `max_tokens` a request may ask for (and its default). */
+  max_tokens: number;
+  /** The token that ends a sequence; -1 = none. */
+  eos_token: number;
+  /** Requests waiting for a slot, at most (then QUEUE_FULL). */
+  max_queue: number;
+  /** From the model file: past_key_values [batch, layers, 2, heads, past, head_dim], logits [batch, tokens, vocab]. */
+  layers: number;
+  heads: number;
+  head_dim: number;
+  vocab: number;
+}
+
 export interface ModelConfig {
   name: string;
   /** 'onnxruntime_onnx' | 'ensemble' | '' */
@@ -155,6 +178,11 @@ export interface ModelConfig {
   sequence_batching?: SequenceBatchingConfig;
   /** Free-form key → string value (Triton: parameters { key: "k" value { string_value: "v" } }). */
   parameters: Record<string, { string_value: string }>;
+  /**
+   * A step-wise generative model (docs/generation.md): derived at load from the `generation*` parameters and the
+   * model file's cache layout; absent for every other model.
+   */
+  generation?: GenerationConfig;
   default_model_filename: string;
   ensemble_scheduling?: { step: EnsembleStep[] };
   /** Triton's response_cache: answers of this model may be cached (when the server has a cache, --cache-config). */

@@ -12,6 +12,7 @@ import { ConfigError } from './config-error.js';
 import { BACKEND_JS, BACKEND_ONNX, CONFIG_FILENAME, DEFAULT_MAX_BATCH_SIZE, JS_MODEL_FILENAMES } from './defaults.js';
 import { modelFilePath, scanModel, selectVersions, type ScannedModel } from './scan.js';
 import { validateAgainstModel, validateStructure, validateBeforeReading } from './validate.js';
+import { generationAgainstModel, generationLimits, isGenerationConfig } from './validate-generation.js';
 
 export interface LoadConfigOptions {
   /** Triton's --strict-model-config: no auto-complete; config.pbtxt must list inputs and outputs. Default false. */
@@ -71,6 +72,14 @@ export async function loadModelConfig(model: ScannedModel | string, opts: LoadCo
       throw new ConfigError(configFile, 0, 'strict model config is on: the config must list its inputs and outputs');
     }
     const models = await readModels(m.modelDir, selected, config);
+    if (isGenerationConfig(config)) {
+      // A generative model's config lists the client's tensors, not the step model's: nothing to derive or compare.
+      const limits = generationLimits(config, configFile, lines);
+      validateStructure(config, configFile, lines);
+      for (const x of models) if (x.info) config.generation = generationAgainstModel(limits, x.info, x.file, configFile);
+      if (!config.generation) throw new ConfigError(models[0]?.file ?? m.modelDir, 0, `cannot read the step model (${models[0]?.error ?? 'no version folder'})`);
+      return { config: deepFreeze(config), warnings: parsed.warnings };
+    }
     if (!strict && (noTensors || !present.has('max_batch_size'))) {
       const newest = models.find((x) => x.info);
       if (!newest) {

@@ -9,6 +9,7 @@ import { onnxConfigType, onnxDims } from './auto-complete.js';
 import { BACKEND_JS, PLATFORM_ENSEMBLE } from './defaults.js';
 import type { SourceLines } from './pbtxt-schema.js';
 import { sequenceInputNames, validateSequenceAgainstModel, validateSequenceBatching } from './validate-sequence.js';
+import { isGenerationConfig } from './validate-generation.js';
 
 /** A model or file name usable as one path segment: no separators, not hidden, not `.`/`..`. */
 export function isPlainName(s: string): boolean {
@@ -88,7 +89,8 @@ function validateDecoupled(config: ModelConfig, file: string, lines: SourceLines
   const fail = (what: string): never => {
     throw new ConfigError(file, lines.lineOf(tp) || lines.lineOf(config, 'model_transaction_policy'), `model_transaction_policy { decoupled: true }: ${what}`);
   };
-  if (config.backend !== BACKEND_JS) {
+  // Generative models (docs/generation.md) stream their tokens from the generation scheduler, on ONNX instances.
+  if (config.backend !== BACKEND_JS && !isGenerationConfig(config)) {
     fail(`only models of the js backend can answer with several responses (this one is ${config.platform || config.backend})`);
   }
   if (config.dynamic_batching) fail('dynamic_batching is not supported (a decoupled model runs one request per execution)');

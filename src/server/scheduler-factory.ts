@@ -3,6 +3,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerModel } from '../scheduler/scheduler.js';
 import { type BatchingPolicyName, DEFAULT_MAX_QUEUE_SIZE, createBatchScheduler } from '../scheduler/create-scheduler.js';
 import { SequenceScheduler, planSequence } from '../scheduler/sequence/index.js';
+import { IterationScheduler } from '../scheduler/iteration/index.js';
 import { DecoupledScheduler } from '../scheduler/decoupled-scheduler.js';
 import type { InferenceMetrics } from '../metrics/inference-metrics.js';
 import { EnsembleScheduler, planEnsemble } from '../pipeline/index.js';
@@ -41,6 +42,10 @@ export function createScheduler(model: SchedulerModel, ctx: SchedulerContext): S
       plan, version: model.version, service: ctx.service, batched: model.config.max_batch_size > 0,
       metrics: ctx.metrics?.forModel(model.model, model.version),
     });
+  }
+  if (model.config.generation) {
+    // Step-wise generative models: iteration-level (or request-level) batching of their steps (docs/generation.md).
+    return new IterationScheduler(model, { metrics: ctx.metrics?.forModel(model.model, model.version) });
   }
   if (model.config.model_transaction_policy?.decoupled) {
     // Zero or more responses per request, one request per execution (docs/streaming.md).

@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = join(import.meta.dirname, '..', '..');
 const REPO = join(ROOT, 'examples', 'model_repository');
-const EXAMPLE_MODELS = ['mlp', 'multi_io', 'ocr', 'ocr_crop', 'ocr_ctc', 'ocr_decode', 'ocr_det', 'ocr_rec', 'repeat_int32', 'silero_vad'];
+const EXAMPLE_MODELS = ['mlp', 'multi_io', 'ocr', 'ocr_crop', 'ocr_ctc', 'ocr_decode', 'ocr_det', 'ocr_rec', 'repeat_int32', 'silero_vad', 'tiny_gpt'];
 
 test('the dashboard shows the example repository live, and its try-it panel runs the mlp and reads the OCR sample', {
   skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (install Debian's chromium; .ci/run does)`,

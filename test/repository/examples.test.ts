@@ -12,7 +12,8 @@ const committed = join(import.meta.dirname, '..', '..', 'examples', 'model_repos
 test('the committed example models are what scripts/make-examples.ts generates (deterministic, up to date)', () => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join('scripts', 'make-examples.ts'), tmp], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const f of ['mlp/1/model.onnx', 'multi_io/1/model.onnx', 'multi_io/config.pbtxt', 'silero_vad/1/model.onnx', 'silero_vad/config.pbtxt']) {
+  for (const f of ['mlp/1/model.onnx', 'multi_io/1/model.onnx', 'multi_io/config.pbtxt', 'silero_vad/1/model.onnx', 'silero_vad/config.pbtxt',
+    'tiny_gpt/1/model.onnx', 'tiny_gpt/config.pbtxt']) {
     assert.ok(readFileSync(join(tmp, f)).equals(readFileSync(join(committed, f))), `${f} differs: run npm run examples`);
   }
   // The README's generated block (sample answers computed by onnxruntime) matches too.
