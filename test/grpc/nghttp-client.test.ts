@@ -105,7 +105,7 @@ test('nghttp (nghttp2) posts a gRPC ModelInfer: :status 200, grpc-status 0 in th
   assert.deepEqual(out.shape, [2, 4]);
   const want = MLP.reference(x, 2);
   assert.equal(out.values.length, want.length);
-  out.values.forEach((got, i) => assert.ok(Math.abs(got - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `output[${i}] ${got} vs ${want[i]}`));
+  (out.values as number[]).forEach((got, i) => assert.ok(Math.abs(got - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `output[${i}] ${got} vs ${want[i]}`));
 });
 
 test('nghttp: ModelInfer on an unknown model ends with grpc-status 5 (NOT_FOUND) in the trailers', { skip }, async () => {
