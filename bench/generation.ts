@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { grpcClient } from '../test/grpc/helpers.js';
-import { seededRandom } from '../src/bench/synthetic-inputs.js';
+import { seededRandom } from '../src/core/index.js';
 import { KvSlab, StepBuffers } from '../src/scheduler/iteration/index.js';
 import { tinyGptConfig, tinyGptModel } from '../scripts/tiny-gpt.js';
 import { fmtRatio, makeRepo, median, sleep } from './batching-common.js';

@@ -15,7 +15,7 @@
  * `reference` computes the same in plain JS (float64), for the test that checks the ONNX graph.
  */
 import { ONNX, f32Raw, writeOnnxModel, type OnnxNodeSpec, type OnnxTensorValue } from '../src/onnx-proto/index.js';
-import { seededRandom } from '../src/bench/synthetic-inputs.js';
+import { seededRandom } from '../src/core/index.js';
 
 export interface TinyGptShape {
   readonly vocab: number;

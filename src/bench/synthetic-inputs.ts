@@ -4,7 +4,7 @@
  * mix-ups under concurrency (each set's answer must stay the same).
  */
 import { readFileSync } from 'node:fs';
-import { allocate, dataTypeInfo, elementCount, invalidArgument, type DataType, type Tensor } from '../core/index.js';
+import { allocate, dataTypeInfo, elementCount, invalidArgument, seededRandom, type DataType, type Tensor } from '../core/index.js';
 import type { RemoteModel, RemoteTensor } from './model-metadata.js';
 
 export interface InputPlan {
@@ -51,18 +51,6 @@ export function resolveShape(model: RemoteModel, input: RemoteTensor, plan: Inpu
     resolved = dims;
   }
   return batches ? [plan.batchSize, ...resolved] : resolved;
-}
-
-/** mulberry32: a small seeded generator of floats in [0, 1), so runs (and tests) are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** IEEE half bits of a float in [0, 1) (no infinities or NaNs arise from that range). */

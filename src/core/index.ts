@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './model-config.js';
 export * from './limits.js';
 export * from './float16.js';
+export * from './seeded-random.js';

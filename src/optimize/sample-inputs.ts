@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { seededRandom } from '../core/index.js';
 import { ONNX, type OnnxValueInfo } from '../onnx-proto/index.js';
 
 export type Feeds = Record<string, ort.Tensor>;
@@ -60,21 +61,9 @@ export function concreteShape(input: OnnxValueInfo, batch: number, plan: ShapePl
   });
 }
 
-/** mulberry32: the same inputs on every run, so before/after figures and errors are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random feeds: FLOAT in the plan's range for the input or [-1, 1), integers in [0, 16), BOOL either. */
 export function randomFeeds(inputs: readonly OnnxValueInfo[], batch: number, plan: ShapePlan, seed: number): Feeds {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   const batchable = isBatchable(inputs);
   const feeds: Feeds = {};
   for (const input of inputs) {

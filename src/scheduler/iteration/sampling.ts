@@ -1,3 +1,5 @@
+import { seededRandom } from '../../core/index.js';
+
 /** Picks a sequence's next token from one row of logits. */
 export type Sampler = (logits: Float32Array, offset: number, vocab: number) => number;
 
@@ -15,21 +17,9 @@ export const argmax: Sampler = (logits, offset, vocab) => {
   return best;
 };
 
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Sampling from softmax(logits / temperature), drawing from the sequence's own seeded generator (reproducible). */
 export function temperatureSampler(temperature: number, seed: number): Sampler {
-  const next = seeded(seed);
+  const next = seededRandom(seed);
   let weights = new Float64Array(0);
   return (logits, offset, vocab) => {
     if (weights.length < vocab) weights = new Float64Array(vocab);
