@@ -93,6 +93,9 @@ export function planEnsemble(config: Readonly<ModelConfig>, lookup: ModelLookup)
       fail(`${label}: model '${s.model_name}'${s.model_version >= 0 ? ` version ${s.model_version}` : ''} ${found}`);
     }
     const m = found as Readonly<ModelConfig>;
+    // A step's answer feeds the next steps once; streaming through an ensemble (Triton's decoupled ensembles) is not
+    // built, so the load fails here rather than every request at run time.
+    if (m.model_transaction_policy?.decoupled) fail(`${label}: '${s.model_name}' is decoupled (model_transaction_policy): an ensemble step must answer exactly once`);
     if (config.max_batch_size > 0 && m.max_batch_size > 0 && m.max_batch_size < config.max_batch_size) {
       fail(`${label}: max_batch_size ${m.max_batch_size} is below the ensemble's ${config.max_batch_size}`);
     }

@@ -12,6 +12,7 @@ const models = new Map<string, ModelConfig>([
   ['net_fp64', modelConfig({ name: 'net_fp64', max_batch_size: 8, input: [tc('x', 'TYPE_FP64', [4])], output: [tc('y', 'TYPE_FP32', [2])] })],
   ['net_wide', modelConfig({ name: 'net_wide', max_batch_size: 8, input: [tc('x', 'TYPE_FP32', [5])], output: [tc('y', 'TYPE_FP32', [2])] })],
   ['net_unbatched', modelConfig({ name: 'net_unbatched', max_batch_size: 0, input: [tc('x', 'TYPE_FP32', [4])], output: [tc('y', 'TYPE_FP32', [2])] })],
+  ['net_decoupled', modelConfig({ name: 'net_decoupled', max_batch_size: 8, input: [tc('x', 'TYPE_FP32', [4])], output: [tc('y', 'TYPE_FP32', [2])], model_transaction_policy: { decoupled: true } })],
   ['small', modelConfig({ name: 'small', max_batch_size: 2, input: [tc('x', 'TYPE_FP32', [4])], output: [tc('y', 'TYPE_FP32', [2])] })],
 ]);
 const lookup = (name: string, version: number) => (version === -1 || version === 1 ? models.get(name) : undefined) ?? 'is not in the repository';
@@ -56,6 +57,7 @@ test('errors name the step and say what is wrong', () => {
     ['datatype mismatch', [goodSteps()[0], step('net_fp64', { x: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net_fp64\): input 'x' is FP64 but 'f' \(step 1 \(pre\) output 'feats'\) is FP32/],
     ['shape mismatch', [goodSteps()[0], step('net_wide', { x: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net_wide\): input 'x' has shape \[-1, 5\] but 'f' .* has \[-1, 4\]/],
     ['batch rank mismatch', [goodSteps()[0], step('net_unbatched', { x: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net_unbatched\): input 'x' has shape \[4\] but 'f' .* has \[-1, 4\]/],
+    ['decoupled step', [goodSteps()[0], step('net_decoupled', { x: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net_decoupled\): 'net_decoupled' is decoupled \(model_transaction_policy\): an ensemble step must answer exactly once/],
     ['batch too small', [goodSteps()[0], step('small', { x: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(small\): max_batch_size 2 is below the ensemble's 8/],
     ['input never produced', [goodSteps()[0], step('net', { x: 'g' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net\): input 'x' reads 'g', which no step writes and is not an ensemble input/],
     ['not a model input', [goodSteps()[0], step('net', { x: 'f', z: 'f' }, { y: 'logits' }), goodSteps()[2]], {}, /step 2 \(net\): input_map names 'z', which is not an input of 'net'/],
