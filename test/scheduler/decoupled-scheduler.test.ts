@@ -74,3 +74,33 @@ test('queue bound, deadline while waiting, cancel while waiting and while runnin
     await instance.unload();
   }
 });
+
+test('a consumer that resumes after its stream ended does not re-arm execute_timeout_ms (the worker lives on)', async () => {
+  const config = modelConfig({
+    name: 'p', input: [tensorConfig('N', 'TYPE_INT32', [1])], output: [tensorConfig('I', 'TYPE_INT32', [1])],
+    model_transaction_policy: { decoupled: true }, parameters: { execute_timeout_ms: { string_value: '100' } },
+  });
+  const instance = await new JsBackend().createInstance(writeJsModel(repo, config, SOURCE));
+  try {
+    // The consumer is full from the first response on and frees up only after the stream (3 items, within the
+    // worker's window) has ended; before the fix, that late resume armed a timer nobody cleared.
+    let release!: () => void;
+    const full = new Promise<void>((r) => { release = r; });
+    let items = 0;
+    await instance.executeStream!([{ name: 'N', datatype: 'INT32', shape: [1], data: Int32Array.of(3) }], ['I'], () => {
+      items++;
+      return full;
+    });
+    assert.equal(items, 3);
+    const changes: string[] = [];
+    instance.onHealthChange!((h) => changes.push(h));
+    release();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(changes, [], 'the worker was not ended and replaced');
+    let after = 0;
+    await instance.executeStream!([{ name: 'N', datatype: 'INT32', shape: [1], data: Int32Array.of(2) }], ['I'], () => { after++; });
+    assert.equal(after, 2);
+  } finally {
+    await instance.unload();
+  }
+});

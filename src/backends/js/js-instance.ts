@@ -212,8 +212,10 @@ export class JsModelInstance implements ModelInstance {
     let inferUs = 0;
     let outputUs = 0;
     let timer: NodeJS.Timeout | undefined;
+    /** The run has settled: a consumer's promise settling later must not re-arm the timer or ack a stopped run. */
+    let over = false;
     const arm = () => {
-      if (this.timeoutMs <= 0 || paused) return;
+      if (this.timeoutMs <= 0 || paused || over) return;
       clearTimeout(timer);
       const why = `no response for ${this.timeoutMs} ms (execute_timeout_ms): worker ended`;
       timer = setTimeout(() => this.onDeath(worker, why, this.modelError(why)), this.timeoutMs);
@@ -264,11 +266,13 @@ export class JsModelInstance implements ModelInstance {
               // The consumer is full: no ack until it has room, so the worker stops within its window.
               paused = true;
               clearTimeout(timer);
-              void wait.then(() => {
+              const go = () => {
+                if (over) return;
                 paused = false;
                 arm();
                 ackTaken();
-              });
+              };
+              void wait.then(go, go);
             } else if (!paused && taken - acked >= STREAM_WINDOW / 2) ackTaken();
           },
         };
@@ -278,6 +282,7 @@ export class JsModelInstance implements ModelInstance {
         else signal?.addEventListener('abort', onAbort);
       });
     } finally {
+      over = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
