@@ -231,10 +231,14 @@ export class InferenceServer implements InferenceService {
     return this.admission.versionRefusal(v, probe, performance.now() * 1000);
   }
 
+  private isDecoupled(v: ModelVersion): boolean {
+    return this.models.get(v.model)?.config?.model_transaction_policy?.decoupled === true;
+  }
+
   async infer(request: InferenceRequest): Promise<InferenceResponse> {
     if (this.closing) throw unavailable('the server is shutting down');
     const v = this.resolve(request.model, request.version, true, request.id);
-    if (this.models.get(v.model)?.config?.model_transaction_policy?.decoupled) {
+    if (this.isDecoupled(v)) {
       // As Triton's HTTP infer and gRPC ModelInfer: one answer cannot carry zero or several responses.
       throw new InferenceError('UNIMPLEMENTED', `model '${v.model}' is decoupled (zero or more responses per request): ` +
         'use a streaming call (gRPC ModelStreamInfer, HTTP generate_stream or generate)');
@@ -248,7 +252,8 @@ export class InferenceServer implements InferenceService {
     if (this.closing) throw unavailable('the server is shutting down');
     const v = this.resolve(request.model, request.version, true, request.id);
     const scheduler = v.scheduler!;
-    if (!scheduler.enqueueStream) {
+    // Only a decoupled model streams: a scheduler that can stream (generation) answers an ordinary config once.
+    if (!scheduler.enqueueStream || !this.isDecoupled(v)) {
       const startUs = performance.now() * 1000;
       const res = v.responseCache && this.cache ? await this.inferCached(v, v.responseCache, this.cache, request, startUs) : await this.run(v, request, startUs, false);
       sink(res, true);

@@ -36,6 +36,7 @@ const models: Record<string, TinyGptConfigOptions> = {
   gen_req: { batching: 'request', maxActive: 4 },
   gen_two_inst: { maxActive: 2, instances: 2 },
   gen_eos: { eosToken: HELLO[EOS_AT], decoupled: false },
+  gen_eos_stream: { eosToken: HELLO[EOS_AT] },
   // Not decoupled: the ordinary infer call answers once with the whole generation.
   gen_whole: { decoupled: false },
   // Allows sequences past the model's 256 positions: a step there fails in onnxruntime (Gather out of range).
@@ -65,7 +66,7 @@ function stream(log: Event[], who: string, req: InferenceRequest, onToken?: (n: 
     assert.deepEqual(id.shape, [1]);
     const token = (id.data as Int32Array)[0];
     // A byte token's text is its byte; the end token's (a byte in gen_eos) is empty.
-    assert.deepEqual([...(text.data as Uint8Array[])[0]], token < 256 && !(final && req.model === 'gen_eos') ? [token] : []);
+    assert.deepEqual([...(text.data as Uint8Array[])[0]], token < 256 && !(final && req.model.startsWith('gen_eos')) ? [token] : []);
     tokens.push(token);
     log.push({ who, token, final });
     onToken?.(tokens.length);
@@ -93,6 +94,10 @@ test('greedy tokens are the JS reference\'s argmax continuation, streamed one re
   const res = await server.infer(request('gen_whole', Uint8Array.from(prompt), { max_tokens: 10 }));
   assert.deepEqual([...(res.outputs[0].data as Int32Array)], expected);
   assert.deepEqual([...(res.outputs[1].data as Uint8Array[])[0]], expected.filter((t) => t < 256));
+  // And a streaming call (gRPC ModelStreamInfer, HTTP generate) gets that one answer, final, not a stream of tokens.
+  const once: [number, boolean][] = [];
+  await server.inferStream(request('gen_whole', Uint8Array.from(prompt), { max_tokens: 10 }), (r, final) => { once.push([r.outputs[0].shape[0], final]); });
+  assert.deepEqual(once, [[10, true]]);
 });
 
 for (const model of ['gen', 'gen_two', 'gen_req', 'gen_two_inst']) {
@@ -198,7 +203,7 @@ test('cancelling a running generation frees its slot at the next step; a full qu
 
 test('the end token ends a sequence (final on it) unless ignore_eos; max_tokens bounds the rest', async () => {
   const log: Event[] = [];
-  const s = stream(log, 'e', request('gen_eos', 'Hello', { max_tokens: 8 }));
+  const s = stream(log, 'e', request('gen_eos_stream', 'Hello', { max_tokens: 8 }));
   await s.done;
   assert.deepEqual(s.tokens, HELLO.slice(0, EOS_AT + 1));
   assert.equal(log.at(-1)!.final, true);
