@@ -270,6 +270,13 @@ test('over gRPC ModelStreamInfer one response per token, triton_final_response o
     assert.deepEqual(responses.map((r) => r.error_message), Array(5).fill(''));
     assert.deepEqual(responses.map((r) => Buffer.from(r.infer_response.raw_output_contents[0]).readInt32LE(0)), expected);
     assert.deepEqual(responses.map((r) => r.infer_response.parameters.triton_final_response.bool_param), [false, false, false, false, true]);
+    // Asking for the empty final response adds none: the last token already carried the final flag (as Triton).
+    const asked = await c.stream([{
+      model_name: 'gen', id: 'g3',
+      inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('Hello')] } }],
+      parameters: { max_tokens: { int64_param: 5 }, triton_enable_empty_final_response: { bool_param: true } },
+    }]);
+    assert.deepEqual(asked.responses.map((r) => r.infer_response.parameters.triton_final_response.bool_param), [false, false, false, false, true]);
     const bad = await c.stream([{
       model_name: 'gen', id: 'g2',
       inputs: [{ name: 'text_input', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('')] } }],

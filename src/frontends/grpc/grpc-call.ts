@@ -294,8 +294,12 @@ export class GrpcCall implements StreamSink {
 
   /** Streaming: calls `fn` once the queued replies have drained (or the stream closed). */
   whenDrained(fn: () => void): void {
-    if (this.stream.closed) queueMicrotask(fn);
-    else this.drainWaiters.push(fn);
+    if (this.done || !this.stream.needDrain) queueMicrotask(fn);
+    else {
+      // The buffer may be full from other streams' answers, with no write of this one refused: ask to be told.
+      this.drainWaiters.push(fn);
+      this.stream.awaitDrain();
+    }
   }
 
   /**

@@ -157,11 +157,16 @@ export class InferRunner {
    */
   private async streamDecoupled(scanned: ScannedInfer, header: InferHeader, call: GrpcCall, q: ReplyQueue): Promise<void> {
     const head = { id: scanned.id, model: header.model, version: header.version ?? '', outputs: [] };
+    let sentFinal = false;
     try {
       await this.admitted(scanned, header, call.cancel, (request) =>
-        this.service.inferStream(request, (res, final) => q.send(encodeStreamResponse(res, final))));
-      // The empty final response (and an error below) are written without waiting: the request has ended.
-      if (header.emptyFinalResponse) q.send(encodeStreamResponse(head, true));
+        this.service.inferStream(request, (res, final) => {
+          sentFinal ||= final;
+          return q.send(encodeStreamResponse(res, final));
+        }));
+      // The empty final response (and an error below) are written without waiting: the request has ended. Only when the
+      // end came without a response (a generator returning); a response sent as final already said it (as Triton).
+      if (header.emptyFinalResponse && !sentFinal) q.send(encodeStreamResponse(head, true));
     } catch (err) {
       q.send(encodeStreamResponse(head, true, failure(this.log, 'ModelStreamInfer', err).message));
     }
@@ -243,6 +248,8 @@ class ReplyQueue {
     return (this.drained ??= new Promise<void>((resolve) => this.call.whenDrained(() => {
       this.drained = undefined;
       resolve();
+      // Reading paused above: it goes on now unless a bound still holds it (else only a request's end would resume it).
+      this.maybeResume();
     })));
   }
 

@@ -304,6 +304,12 @@ export class H2Stream {
     else this.checkDrain();
   }
 
+  /** A writer waits for room (it may not have had a write refused): `sink.drained` follows once there is. */
+  awaitDrain(): void {
+    this.wantsDrain = true;
+    this.checkDrain();
+  }
+
   /** The connection's socket drained, or the queue moved: tell a waiting writer. */
   checkDrain(): void {
     if (this.wantsDrain && !this.done && !this.needDrain) {
