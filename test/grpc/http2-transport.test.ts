@@ -11,7 +11,7 @@ import { connect as h2connect } from 'node:http2';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { H2Connection, type H2Limits } from '../../src/frontends/grpc/http2/connection.js';
 import { encodeHeaders } from '../../src/frontends/grpc/http2/hpack.js';
-import { FrameType, Flag, H2Error, PREFACE, Setting, frame, settingsFrame, windowUpdateFrame } from '../../src/frontends/grpc/http2/frames.js';
+import { FrameType, Flag, H2Error, PREFACE, Setting, frame, goawayFrame, settingsFrame, windowUpdateFrame } from '../../src/frontends/grpc/http2/frames.js';
 
 const LIMITS: H2Limits = { maxConcurrentStreams: 100, streamWindow: 65_535, connectionWindow: 65_535, maxHeaderListSize: 64 * 1024, maxQueuedBytes: 1 << 20 };
 
@@ -241,6 +241,20 @@ test('a client that never reads: the server stops reading its requests (bounded 
     assert.equal(echo.answered, N);
   } finally {
     socket.destroy();
+    await echo.close();
+  }
+});
+
+test('a client GOAWAY in the same read as other frames: every answer of that read goes out before the socket ends', async () => {
+  const echo = await echoServer();
+  try {
+    // PING before the GOAWAY: answered; frames after it are not (the server has ended the connection).
+    const frames = await raw(echo.port, [frame(FrameType.PING, 0, 0, Buffer.from('pingpong')), goawayFrame(0, H2Error.NO_ERROR)]);
+    assert.ok(frames.some((f) => f.type === FrameType.SETTINGS && (f.flags & Flag.ACK)), 'SETTINGS ACK');
+    const pong = frames.find((f) => f.type === FrameType.PING && (f.flags & Flag.ACK));
+    assert.equal(pong?.payload.toString(), 'pingpong', 'PING ACK');
+    assert.ok(frames.some((f) => f.type === FrameType.GOAWAY), 'the server\'s GOAWAY');
+  } finally {
     await echo.close();
   }
 });

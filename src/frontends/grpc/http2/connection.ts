@@ -40,6 +40,8 @@ export type StreamListener = (stream: H2Stream, headers: RequestHeaders) => void
 
 const STATUS_431 = Buffer.from([0x08, 3, 0x34, 0x33, 0x31]); // :status 431 (name from static index 8, literal value)
 const STATUS_400 = Buffer.from([0x8c]); // :status 400, indexed: static index 12
+/** After the server ends a connection, how long the peer has to close its side before the socket is destroyed. */
+const END_GRACE_MS = 5_000;
 
 export class H2Connection implements StreamHost {
   readonly streams = new Map<number, H2Stream>();
@@ -93,7 +95,7 @@ export class H2Connection implements StreamHost {
     if (this.goingAway || this.dead) return;
     this.goingAway = true;
     this.send(goawayFrame(this.lastStream, H2Error.NO_ERROR));
-    if (this.streams.size === 0) this.socket.end();
+    if (this.streams.size === 0) this.endSocket();
   }
 
   /** Cuts the connection now. */
@@ -129,10 +131,7 @@ export class H2Connection implements StreamHost {
   release(stream: H2Stream): void {
     this.streams.delete(stream.id);
     this.blockedStreams.delete(stream);
-    if (this.goingAway && this.streams.size === 0 && !this.dead) {
-      this.flushOut();
-      this.socket.end();
-    }
+    if (this.goingAway && this.streams.size === 0 && !this.dead) this.endSocket();
   }
 
   blocked(stream: H2Stream): void {
@@ -153,7 +152,12 @@ export class H2Connection implements StreamHost {
       this.socket.resume();
       this.read(undefined);
     }
-    for (const s of this.streams.values()) s.checkDrain();
+    // Outside a read's try: a handler that throws while its stream resumes must end this connection, not the process.
+    try {
+      for (const s of this.streams.values()) s.checkDrain();
+    } catch (err) {
+      this.fail(new ConnectionError(H2Error.INTERNAL_ERROR, (err as Error).message));
+    }
   }
 
   private flushOut(): void {
@@ -174,11 +178,21 @@ export class H2Connection implements StreamHost {
   private fail(err: ConnectionError): void {
     if (this.dead) return;
     this.out.push(goawayFrame(this.lastStream, err.code, err.message));
+    this.endSocket();
+    this.onError(err);
+    this.closeAll();
+  }
+
+  /**
+   * Ends the socket after everything queued (a read's batched output included: ending first would drop it, and its
+   * writes would fail after the end); nothing is sent after. A peer that does not close its side in END_GRACE_MS
+   * (or never reads) is cut, so it cannot hold the connection's slot.
+   */
+  private endSocket(): void {
     this.flushOut();
     this.dead = true;
-    this.onError(err);
     this.socket.end();
-    this.closeAll();
+    setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref();
   }
 
   /** A socket read (or, with none, going on with frames held back while output was over its bound). */
