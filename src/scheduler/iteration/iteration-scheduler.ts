@@ -76,7 +76,7 @@ const EMPTY = new Uint8Array(0);
  */
 export class IterationScheduler implements Scheduler {
   private readonly g: Readonly<GenerationConfig>;
-  private readonly queue = new RingBuffer<Generation>();
+  private queue = new RingBuffer<Generation>();
   /** Queued and not cancelled. */
   private queued = 0;
   private readonly engines: Engine[];
@@ -154,8 +154,12 @@ export class IterationScheduler implements Scheduler {
       }
       if (request.signal) {
         gen.onAbort = () => {
-          if (gen.slot < 0 && !gen.settled) this.queued--;
+          const waiting = gen.slot < 0 && !gen.settled;
+          if (waiting) this.queued--;
           this.fail(gen, new InferenceError('CANCELLED', 'client disconnected; generation stopped'), 'CANCELED');
+          // Cancelled entries stay in the ring until a slot frees; past twice the live ones, drop them now, so clients
+          // that send and cancel while every slot is busy cannot grow it beyond generation_max_queue's bound.
+          if (waiting && this.queue.length > 2 * this.queued + 64) this.dropSettledWaiting();
         };
         request.signal.addEventListener('abort', gen.onAbort, { once: true });
       }
@@ -163,6 +167,12 @@ export class IterationScheduler implements Scheduler {
       this.queued++;
       this.kick();
     });
+  }
+
+  private dropSettledWaiting(): void {
+    const kept = new RingBuffer<Generation>();
+    for (let g = this.queue.shift(); g !== undefined; g = this.queue.shift()) if (!g.settled) kept.push(g);
+    this.queue = kept;
   }
 
   /** Starts the loop of every idle engine that has work. */

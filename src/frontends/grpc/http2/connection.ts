@@ -73,7 +73,6 @@ export class H2Connection implements StreamHost {
   constructor(private readonly socket: Socket, private readonly limits: H2Limits, private readonly onStream: StreamListener,
     private readonly onError: (err: Error) => void = () => {}) {
     this.recvWindow = limits.streamWindow;
-    this.connRecvWindow = limits.connectionWindow;
     socket.setNoDelay(true);
     const start = [settingsFrame([[Setting.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
       [Setting.INITIAL_WINDOW_SIZE, limits.streamWindow], [Setting.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize]])];

@@ -5,7 +5,8 @@
  * windows allow it.
  *
  * Ownership: the connection makes the stream and hands it to its listener, which sets `sink` at once; the sink's
- * `closed` runs exactly once, when the stream is done both ways, reset by either side, or its connection went.
+ * `closed` runs exactly once: when the answer has ended (with RST_STREAM NO_ERROR if the request was still open), the
+ * stream was reset by either side, or its connection went.
  */
 import { FRAME_HEADER_BYTES, FrameType, H2Error, headerFramesBytes, rstStreamFrame, windowUpdateFrame,
   writeFrameHeader, writeHeaderFrames } from './frames.js';
