@@ -37,6 +37,9 @@ export interface StreamHandler {
 interface Stream {
   readonly id: number;
   readonly handler: StreamHandler;
+  readonly path: string;
+  /** The whole request, for a retry after REFUSED_STREAM. */
+  readonly body: Buffer;
   /** Request bytes not yet sent (flow control or frame size held them back). */
   pending: Buffer;
   sendWindow: number;
@@ -99,7 +102,7 @@ export class Http2ClientConnection {
     const id = this.nextId;
     this.nextId += 2;
     if (this.nextId > MAX_STREAM_ID) this.closing = true;
-    const stream: Stream = { id, handler, pending: body, sendWindow: this.peerInitialWindow, received: 0 };
+    const stream: Stream = { id, handler, path, body, pending: body, sendWindow: this.peerInitialWindow, received: 0 };
     this.streams.set(id, stream);
     let block = this.requestBlocks.get(path);
     if (!block) {
@@ -216,8 +219,18 @@ export class Http2ClientConnection {
         return;
       }
       case FrameType.RST_STREAM: {
+        if (payload.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM not 4 bytes');
         const s = this.streams.get(id);
-        if (s) this.failStream(s, 'reset');
+        if (!s) return;
+        // §8.7: a refused stream was not processed, so it is retried once another of ours ends (calls sent before
+        // the server's SETTINGS arrived may exceed its stream limit); with none open, retrying could not help.
+        if (payload.readUInt32BE(0) === H2Error.REFUSED_STREAM && this.streams.size > 1) {
+          this.streams.delete(s.id);
+          this.blocked.delete(s);
+          this.queued.unshift({ path: s.path, body: s.body, handler: s.handler });
+          return;
+        }
+        this.failStream(s, 'reset');
         return;
       }
       case FrameType.SETTINGS: {
