@@ -1,21 +1,17 @@
 /**
- * gRPC over node:http2 for the load generator, the counterpart of http1-connection.ts: the caller hands a complete,
- * pre-framed request message; a call is one HTTP/2 stream (POST, content-type application/grpc, te: trailers), its
- * reply the DATA frames, its status the grpc-status trailer (or header, for a trailers-only answer). No protobuf
- * work, no interceptors: what a call costs the client is node:http2's stream.
+ * gRPC for the load generator, the counterpart of http1-connection.ts: the caller hands a complete, pre-framed
+ * request message; a call is one HTTP/2 stream (POST, content-type application/grpc, te: trailers), its reply the
+ * DATA frames, its status the grpc-status trailer (or header, for a trailers-only answer). No protobuf work, no
+ * interceptors, and no node:http2 (http2-client.ts says why): what a call costs the client is a few frames.
  *
  * A GrpcChannel is one HTTP/2 connection carrying any number of calls; the load drivers' "connections" are call
  * slots (GrpcConnection), several sharing a channel, as gRPC clients share one.
  */
-import { connect, constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { ERROR_CODES, InferenceError } from '../core/index.js';
+import type { HeaderList } from '../frontends/grpc/http2/hpack.js';
 import type { ConnectionTarget, HttpResult, NetworkErrorKind } from './http1-connection.js';
+import { Http2ClientConnection } from './http2-client.js';
 import type { BenchConnection, ConnectionFactory } from './load-driver.js';
-
-const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_TE } = constants;
-
-/** Flow-control windows large enough that replies of a few MiB are not throttled by the 64 KiB HTTP/2 default. */
-const WINDOW = 64 << 20;
 
 /** The HTTP status the error catalog gives a gRPC status (first match), else 500. */
 function httpStatusOf(grpcStatus: number): number {
@@ -23,41 +19,37 @@ function httpStatusOf(grpcStatus: number): number {
   return 500;
 }
 
-function grpcStatusIn(h: IncomingHttpHeaders): number | undefined {
-  const v = h['grpc-status'];
-  return v === undefined ? undefined : Number(v);
+function headerIn(h: HeaderList, name: string): string | undefined {
+  const i = h.names.indexOf(name);
+  return i < 0 ? undefined : h.values[i];
 }
 
-function grpcMessageIn(h: IncomingHttpHeaders): string {
-  const v = h['grpc-message'];
-  if (typeof v !== 'string') return '';
+/** grpc-message is percent-encoded; the header list is latin1, so the bytes are read back as UTF-8. */
+function grpcMessageIn(h: HeaderList): string {
+  const v = headerIn(h, 'grpc-message');
+  if (v === undefined) return '';
   try {
-    return decodeURIComponent(v);
+    return decodeURIComponent(Buffer.from(v, 'latin1').toString('utf8'));
   } catch {
     return v;
   }
 }
 
-/** One HTTP/2 connection; reopened on the next call after it fails. */
+/** One HTTP/2 connection; a new one is opened on the next call after it fails or the server sends GOAWAY. */
 export class GrpcChannel {
-  private session: ClientHttp2Session | undefined;
+  private connection: Http2ClientConnection | undefined;
 
   constructor(private readonly target: ConnectionTarget) {}
 
-  private open(): ClientHttp2Session {
-    const host = this.target.host.includes(':') ? `[${this.target.host}]` : this.target.host;
-    const s = connect(`http://${host}:${this.target.port}`, { settings: { initialWindowSize: WINDOW } });
-    s.on('connect', () => s.setLocalWindowSize(WINDOW));
-    // Errors reach every stream of the session too; this keeps an unhandled 'error' from throwing.
-    s.on('error', () => {});
-    s.on('close', () => { if (this.session === s) this.session = undefined; });
-    return s;
-  }
-
   /** Sends one framed request message on `path`; the callback runs exactly once. */
   call(path: string, framed: Buffer, callback: (result: HttpResult) => void): void {
-    let s = this.session;
-    if (!s || s.closed || s.destroyed) this.session = s = this.open();
+    let c = this.connection;
+    if (!c || c.closing) {
+      const opened: Http2ClientConnection = new Http2ClientConnection(this.target, () => {
+        if (this.connection === opened) this.connection = undefined;
+      });
+      this.connection = c = opened;
+    }
     let grpcStatus: number | undefined;
     let grpcMessage = '';
     let httpStatus = 0;
@@ -81,39 +73,30 @@ export class GrpcChannel {
       }
       callback({ status: grpcStatus === 0 ? 200 : httpStatusOf(grpcStatus), networkError: undefined, body, inferenceHeaderLength: -1, grpcStatus, grpcMessage });
     };
-    let req;
-    try {
-      req = s.request({
-        [HTTP2_HEADER_METHOD]: 'POST', [HTTP2_HEADER_PATH]: path, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', [HTTP2_HEADER_TE]: 'trailers',
-      });
-    } catch {
-      // The session went away between the check and the request.
-      this.session = undefined;
-      queueMicrotask(() => finish('closed'));
-      return;
-    }
-    req.on('response', (h) => {
-      httpStatus = Number(h[':status']);
-      const st = grpcStatusIn(h);
-      if (st !== undefined) {
-        grpcStatus = st;
-        grpcMessage = grpcMessageIn(h);
-      }
+    c.request(path, framed, {
+      headers: (h) => {
+        // The first block is the response's headers (:status), a later one its trailers.
+        if (httpStatus === 0) httpStatus = Number(headerIn(h, ':status') ?? NaN) || -1;
+        const st = headerIn(h, 'grpc-status');
+        if (st !== undefined) {
+          grpcStatus = Number(st);
+          grpcMessage = grpcMessageIn(h);
+        }
+      },
+      data: (chunk) => chunks.push(chunk),
+      end: () => finish(undefined),
+      fail: (kind) => {
+        // A stream the server ended abnormally is not a reply, even if a status header came.
+        grpcStatus = undefined;
+        finish(kind);
+      },
     });
-    req.on('trailers', (h) => {
-      grpcStatus = grpcStatusIn(h);
-      grpcMessage = grpcMessageIn(h);
-    });
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED' ? 'connect' : 'reset'));
-    req.on('close', () => finish(undefined));
-    req.end(framed);
   }
 
   close(): void {
-    const s = this.session;
-    this.session = undefined;
-    s?.close();
+    const c = this.connection;
+    this.connection = undefined;
+    c?.close();
   }
 }
 
