@@ -176,26 +176,13 @@ export class H2Stream {
       headerFramesBytes(trailers.length, maxFrame) + (this.remoteEnded ? 0 : FRAME_HEADER_BYTES + 4);
     const buf = Buffer.allocUnsafe(total);
     let off = writeHeaderFrames(buf, 0, this.id, headers, false, maxFrame);
-    // DATA frames of at most maxFrame bytes, the parts copied in across frame boundaries.
-    let part = 0;
-    let partOff = 0;
-    for (let left = bodyBytes; left > 0;) {
-      const len = Math.min(maxFrame, left);
+    // The parts copied in across frame boundaries.
+    forEachDataFrame(body, bodyBytes, maxFrame, (len) => {
       off = writeFrameHeader(buf, off, len, FrameType.DATA, 0, this.id);
-      for (let need = len; need > 0;) {
-        const p = body[part];
-        const take = Math.min(need, p.length - partOff);
-        buf.set(p.subarray(partOff, partOff + take), off);
-        off += take;
-        need -= take;
-        partOff += take;
-        if (partOff === p.length) {
-          part++;
-          partOff = 0;
-        }
-      }
-      left -= len;
-    }
+    }, (piece) => {
+      buf.set(piece, off);
+      off += piece.length;
+    });
     this.sendWindow -= bodyBytes;
     this.host.sendWindow -= bodyBytes;
     off = writeHeaderFrames(buf, off, this.id, trailers, true, maxFrame);
@@ -210,26 +197,11 @@ export class H2Stream {
     const head = Buffer.allocUnsafe(headerFramesBytes(headers.length, maxFrame));
     writeHeaderFrames(head, 0, this.id, headers, false, maxFrame);
     const out: Uint8Array[] = [head];
-    let part = 0;
-    let partOff = 0;
-    for (let left = bodyBytes; left > 0;) {
-      const len = Math.min(maxFrame, left);
+    forEachDataFrame(body, bodyBytes, maxFrame, (len) => {
       const fh = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
       writeFrameHeader(fh, 0, len, FrameType.DATA, 0, this.id);
       out.push(fh);
-      for (let need = len; need > 0;) {
-        const p = body[part];
-        const take = Math.min(need, p.length - partOff);
-        out.push(take === p.length ? p : p.subarray(partOff, partOff + take));
-        need -= take;
-        partOff += take;
-        if (partOff === p.length) {
-          part++;
-          partOff = 0;
-        }
-      }
-      left -= len;
-    }
+    }, (piece) => out.push(piece));
     this.sendWindow -= bodyBytes;
     this.host.sendWindow -= bodyBytes;
     const tail = Buffer.allocUnsafe(headerFramesBytes(trailers.length, maxFrame) + (this.remoteEnded ? 0 : FRAME_HEADER_BYTES + 4));
@@ -344,6 +316,31 @@ export class H2Stream {
 
   private maybeClose(): void {
     if (this.localEnded && this.remoteEnded) this.close();
+  }
+}
+
+/**
+ * Walks `body` (its parts, bodyBytes in all) as DATA frames of at most maxFrame bytes: `frame(len)` before each frame,
+ * then `piece(view)` for each part's share of it (a part whole, or a view of its slice across a frame boundary).
+ */
+function forEachDataFrame(body: readonly Uint8Array[], bodyBytes: number, maxFrame: number,
+  frame: (len: number) => void, piece: (view: Uint8Array) => void): void {
+  let part = 0;
+  let partOff = 0;
+  for (let left = bodyBytes; left > 0; left -= Math.min(maxFrame, left)) {
+    const len = Math.min(maxFrame, left);
+    frame(len);
+    for (let need = len; need > 0;) {
+      const p = body[part];
+      const take = Math.min(need, p.length - partOff);
+      piece(take === p.length ? p : p.subarray(partOff, partOff + take));
+      need -= take;
+      partOff += take;
+      if (partOff === p.length) {
+        part++;
+        partOff = 0;
+      }
+    }
   }
 }
 
